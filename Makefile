@@ -1,0 +1,47 @@
+# zkjanitor developer entry points. Each target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps test test-slow test-all demo bench docs lint clean
+
+setup: system-deps $(STAMP)
+
+# Debian's ZooKeeper (with a JRE) for the real-server tests and demo; faketime makes old znodes.
+system-deps:
+	@if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! command -v faketime >/dev/null; then \
+		echo "Installing ZooKeeper, a JRE and faketime with apt-get..."; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			zookeeper default-jre-headless faketime >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,docs]'
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+test-all: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) -m zkjanitor.testing.demo
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+lint: setup
+	$(VENV)/bin/ruff check zkjanitor tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .demo site *.egg-info

@@ -1,0 +1,3 @@
+from zkjanitor.cli import main
+
+main()

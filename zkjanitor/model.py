@@ -1,0 +1,108 @@
+"""The data zkjanitor passes between its modules.
+
+Every record is an immutable ``NamedTuple``: cheap enough to hold hundreds of
+thousands of them, and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple, Optional, Tuple
+
+
+class SessionType(str, Enum):
+    """Livy's two session kinds; the value is the znode directory name."""
+
+    BATCH = "batch"
+    INTERACTIVE = "interactive"
+
+
+class Verdict(str, Enum):
+    """What zkjanitor concludes about one session znode (see the contract)."""
+
+    LIVE = "live"
+    STALE = "stale"
+    UNKNOWN = "unknown"
+    CORRUPT = "corrupt"
+
+
+class Znode(NamedTuple):
+    """One child of ``/<prefix>/v1/<type>`` as read from ZooKeeper."""
+
+    path: str
+    data: bytes
+    version: int
+    ctime_ms: int
+    mtime_ms: int
+
+
+class Session(NamedTuple):
+    """A session znode, decoded. ``corrupt`` names why decoding failed, else is None.
+
+    Fields other than ``type``, ``id``, ``path`` and the stat fields are None when
+    the znode is corrupt or the field is absent/null in Livy's JSON.
+    """
+
+    type: SessionType
+    id: int
+    path: str
+    version: int
+    ctime_ms: int
+    mtime_ms: int
+    size: int
+    app_id: Optional[str] = None
+    app_tag: Optional[str] = None
+    owner: Optional[str] = None
+    proxy_user: Optional[str] = None
+    name: Optional[str] = None
+    kind: Optional[str] = None
+    livy_version: Optional[str] = None
+    corrupt: Optional[str] = None
+
+
+class AppRecord(NamedTuple):
+    """What an application-state source knows about one application."""
+
+    app_id: str
+    state: str
+    final_status: Optional[str] = None
+    tags: Tuple[str, ...] = ()
+    started_ms: Optional[int] = None
+    finished_ms: Optional[int] = None
+
+
+class LookupStatus(str, Enum):
+    FOUND = "found"
+    NOT_FOUND = "not-found"
+    UNKNOWN = "unknown"
+
+
+class Lookup(NamedTuple):
+    """A source's answer for one session.
+
+    ``FOUND`` carries the record; ``NOT_FOUND`` means the source, reachable and
+    answering, has no such application; ``UNKNOWN`` means it cannot say, and
+    ``detail`` is a short machine-friendly reason (e.g. ``not-a-yarn-app-id``).
+    """
+
+    status: LookupStatus
+    record: Optional[AppRecord] = None
+    detail: Optional[str] = None
+
+
+class Classification(NamedTuple):
+    verdict: Verdict
+    reason: str
+    age_seconds: float
+    finished_ms: Optional[int] = None
+
+
+class SessionReport(NamedTuple):
+    """One session with its verdict: the unit every command reports on."""
+
+    session: Session
+    verdict: Verdict
+    reason: str
+    age_seconds: float
+    app: Optional[AppRecord] = None
+    finished_ms: Optional[int] = None
