@@ -39,17 +39,18 @@ class Znode(NamedTuple):
 class Session(NamedTuple):
     """A session znode, decoded. ``corrupt`` names why decoding failed, else is None.
 
-    Fields other than ``type``, ``id``, ``path`` and the stat fields are None when
-    the znode is corrupt or the field is absent/null in Livy's JSON.
+    ``data`` is the znode's raw bytes (prune backs them up verbatim; never print
+    them: they may hold secrets). Fields after ``mtime_ms`` are None when the
+    znode is corrupt or the field is absent/null in Livy's JSON.
     """
 
     type: SessionType
     id: int
     path: str
+    data: bytes
     version: int
     ctime_ms: int
     mtime_ms: int
-    size: int
     app_id: Optional[str] = None
     app_tag: Optional[str] = None
     owner: Optional[str] = None
@@ -58,6 +59,10 @@ class Session(NamedTuple):
     kind: Optional[str] = None
     livy_version: Optional[str] = None
     corrupt: Optional[str] = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 class AppRecord(NamedTuple):

@@ -1,0 +1,63 @@
+"""Shared fixtures: real ZooKeeper servers, started once per test session.
+
+``zk_server`` runs on the real clock. ``old_zk_server`` runs under libfaketime
+10 days in the past, so every znode created there looks 10 days old. Each test
+gets its own ``prefix`` so tests never see each other's znodes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from zkjanitor.testing.zkserver import ZooKeeperServer
+
+OLD_SERVER_OFFSET_DAYS = 10
+
+
+@pytest.fixture(scope="session")
+def zk_server() -> Iterator[ZooKeeperServer]:
+    with ZooKeeperServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def old_zk_server() -> Iterator[ZooKeeperServer]:
+    with ZooKeeperServer(faketime=f"-{OLD_SERVER_OFFSET_DAYS}d") as server:
+        yield server
+
+
+def _client(server: ZooKeeperServer) -> KazooClient:
+    client = KazooClient(
+        hosts=server.connect_string,
+        timeout=10,
+        connection_retry={"max_tries": 3, "delay": 0.1, "max_delay": 1},
+        command_retry={"max_tries": 3, "delay": 0.1, "max_delay": 1},
+    )
+    client.start(timeout=15)
+    return client
+
+
+@pytest.fixture
+def zk_client(zk_server: ZooKeeperServer) -> Iterator[KazooClient]:
+    client = _client(zk_server)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def old_zk_client(old_zk_server: ZooKeeperServer) -> Iterator[KazooClient]:
+    client = _client(old_zk_server)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Livy key prefix unique to this test (Livy allows '/' inside a prefix)."""
+    return f"t{uuid.uuid4().hex[:10]}/livy"
