@@ -111,3 +111,34 @@ class SessionReport(NamedTuple):
     age_seconds: float
     app: Optional[AppRecord] = None
     finished_ms: Optional[int] = None
+
+
+# The reasons behind each verdict. Users and scripts see these strings.
+REASONS = {
+    Verdict.LIVE: {
+        "app-active": "the application is known and not finished (NEW ... RUNNING)",
+        "within-grace": "no application found yet, but the session is younger than the grace period",
+    },
+    Verdict.STALE: {
+        "app-finished": "the application ended (FINISHED, FAILED or KILLED)",
+        "app-forgotten": "the ResourceManager has no record of the session's appId",
+        "never-submitted": "appId is null and no application carries the session's tag",
+    },
+    Verdict.UNKNOWN: {
+        "no-source": "no application-state source is configured (pass --yarn)",
+        "source-unreachable": "the application-state source could not be reached",
+        "source-error": "the source answered with an error for this application",
+        "not-a-yarn-app": "the appId is not a YARN id (e.g. a Kubernetes app)",
+        "unrecognised-app-state": "the source reported a state zkjanitor does not know",
+    },
+    Verdict.CORRUPT: {
+        "empty": "the znode has no data",
+        "not-utf8": "the data is not UTF-8",
+        "bad-json": "the data is not valid JSON",
+        "not-an-object": "the JSON is not an object",
+        "missing-id": "the record has no integer id",
+        "id-mismatch": "the record's id differs from the znode name",
+        "missing-app-tag": "the record has no appTag string",
+        "bad-field": "a known field has the wrong JSON type",
+    },
+}
