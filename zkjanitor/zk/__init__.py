@@ -1,0 +1,1 @@
+"""ZooKeeper access: connection, fast reads, batched deletes, locking."""
