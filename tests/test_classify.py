@@ -1,0 +1,168 @@
+"""Verdicts: every rule of the contract's verdict table, by example."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pytest
+
+from zkjanitor.classify import Policy, classify
+from zkjanitor.model import (
+    REASONS,
+    AppRecord,
+    Classification,
+    Lookup,
+    LookupStatus,
+    Session,
+    SessionType,
+    Verdict,
+)
+
+NOW_MS = 1_750_000_000_000
+HOUR_MS = 3_600_000
+CREATED_MS = NOW_MS - 48 * HOUR_MS
+MODIFIED_MS = NOW_MS - 24 * HOUR_MS  # age 86400 s when counted from mtime
+FINISHED_MS = NOW_MS - 2 * HOUR_MS  # age 7200 s when counted from the finish time
+POLICY = Policy()
+
+
+def _session(
+    app_id: Optional[str] = "application_1712345678901_0042",
+    corrupt: Optional[str] = None,
+    ctime_ms: int = CREATED_MS,
+    mtime_ms: int = MODIFIED_MS,
+) -> Session:
+    return Session(
+        SessionType.BATCH, 41, "/livy/v1/batch/41", b"{}", 3, ctime_ms, mtime_ms,
+        app_id=app_id, app_tag="livy-batch-41-xq3kp9az", corrupt=corrupt,
+    )
+
+
+def _found(state: str, finished_ms: Optional[int] = None) -> Lookup:
+    record = AppRecord("application_1712345678901_0042", state, finished_ms=finished_ms)
+    return Lookup(LookupStatus.FOUND, record)
+
+
+NOT_FOUND = Lookup(LookupStatus.NOT_FOUND)
+
+CASES = [
+    # (label, session, lookup, expected verdict, reason, age_seconds, finished_ms)
+    ("corrupt wins over any answer", _session(corrupt="bad-json"), _found("FINISHED", FINISHED_MS),
+     Verdict.CORRUPT, "bad-json", 86400.0, None),
+    ("corrupt without a source", _session(app_id=None, corrupt="empty"), None,
+     Verdict.CORRUPT, "empty", 86400.0, None),
+    ("no source configured", _session(), None, Verdict.UNKNOWN, "no-source", 86400.0, None),
+    ("source unreachable", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-unreachable"),
+     Verdict.UNKNOWN, "source-unreachable", 86400.0, None),
+    ("source error", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-error"),
+     Verdict.UNKNOWN, "source-error", 86400.0, None),
+    ("kubernetes app id", _session(app_id="spark-3f9c2a1b8e4d4a3f9b0e6a2c7d4e5f91"),
+     Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app"),
+     Verdict.UNKNOWN, "not-a-yarn-app", 86400.0, None),
+    ("detail outside the vocabulary", _session(),
+     Lookup(LookupStatus.UNKNOWN, detail="HTTP 500: Internal Server Error"),
+     Verdict.UNKNOWN, "source-error", 86400.0, None),
+    ("detail of another verdict", _session(), Lookup(LookupStatus.UNKNOWN, detail="app-finished"),
+     Verdict.UNKNOWN, "source-error", 86400.0, None),
+    ("no detail", _session(), Lookup(LookupStatus.UNKNOWN), Verdict.UNKNOWN, "source-error",
+     86400.0, None),
+    ("found without a record", _session(), Lookup(LookupStatus.FOUND), Verdict.UNKNOWN,
+     "source-error", 86400.0, None),
+    ("NEW", _session(), _found("NEW"), Verdict.LIVE, "app-active", 86400.0, None),
+    ("NEW_SAVING", _session(), _found("NEW_SAVING"), Verdict.LIVE, "app-active", 86400.0, None),
+    ("SUBMITTED", _session(), _found("SUBMITTED"), Verdict.LIVE, "app-active", 86400.0, None),
+    ("ACCEPTED", _session(), _found("ACCEPTED"), Verdict.LIVE, "app-active", 86400.0, None),
+    ("RUNNING", _session(), _found("RUNNING"), Verdict.LIVE, "app-active", 86400.0, None),
+    ("running, lower case", _session(), _found("running"), Verdict.LIVE, "app-active", 86400.0,
+     None),
+    ("FINISHED", _session(), _found("FINISHED", FINISHED_MS), Verdict.STALE, "app-finished",
+     7200.0, FINISHED_MS),
+    ("FAILED", _session(), _found("FAILED", FINISHED_MS), Verdict.STALE, "app-finished",
+     7200.0, FINISHED_MS),
+    ("KILLED", _session(), _found("KILLED", FINISHED_MS), Verdict.STALE, "app-finished",
+     7200.0, FINISHED_MS),
+    ("killed, mixed case", _session(), _found("Killed", FINISHED_MS), Verdict.STALE,
+     "app-finished", 7200.0, FINISHED_MS),
+    ("finished, time unknown: age from mtime", _session(), _found("FINISHED"), Verdict.STALE,
+     "app-finished", 86400.0, None),
+    ("finished, YARN's 0 finish time: age from mtime", _session(), _found("FINISHED", 0),
+     Verdict.STALE, "app-finished", 86400.0, None),
+    ("unrecognised state", _session(), _found("SUSPENDED"), Verdict.UNKNOWN,
+     "unrecognised-app-state", 86400.0, None),
+    ("empty state", _session(), _found(""), Verdict.UNKNOWN, "unrecognised-app-state", 86400.0,
+     None),
+    ("gone from the RM", _session(), NOT_FOUND, Verdict.STALE, "app-forgotten", 86400.0, None),
+    ("never got an app id", _session(app_id=None), NOT_FOUND, Verdict.STALE, "never-submitted",
+     86400.0, None),
+    ("empty app id", _session(app_id=""), NOT_FOUND, Verdict.STALE, "never-submitted", 86400.0,
+     None),
+    ("young, not found yet", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
+     NOT_FOUND, Verdict.LIVE, "within-grace", 60.0, None),
+    ("young, no app id yet", _session(app_id=None, ctime_ms=NOW_MS, mtime_ms=NOW_MS), NOT_FOUND,
+     Verdict.LIVE, "within-grace", 0.0, None),
+]
+
+
+@pytest.mark.parametrize(
+    "session, lookup, verdict, reason, age_seconds, finished_ms",
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_verdicts(session, lookup, verdict, reason, age_seconds, finished_ms):
+    assert classify(session, lookup, NOW_MS, POLICY) == Classification(
+        verdict, reason, age_seconds, finished_ms
+    )
+
+
+def test_the_cases_cover_every_reason_of_every_verdict():
+    covered = {(case[3], case[4]) for case in CASES}
+    every = {(verdict, reason) for verdict, reasons in REASONS.items() for reason in reasons}
+    assert covered >= every - {(Verdict.CORRUPT, r) for r in REASONS[Verdict.CORRUPT]}
+    for reason in REASONS[Verdict.CORRUPT]:
+        result = classify(_session(corrupt=reason), None, NOW_MS, POLICY)
+        assert (result.verdict, result.reason) == (Verdict.CORRUPT, reason)
+
+
+@pytest.mark.parametrize(
+    "created_ms_before_now, verdict, reason",
+    [
+        (599_999, Verdict.LIVE, "within-grace"),
+        (600_000, Verdict.STALE, "app-forgotten"),
+        (600_001, Verdict.STALE, "app-forgotten"),
+        (-5_000, Verdict.LIVE, "within-grace"),  # created "in the future": clock skew
+    ],
+)
+def test_default_grace_is_ten_minutes_from_creation(created_ms_before_now, verdict, reason):
+    created = NOW_MS - created_ms_before_now
+    result = classify(_session(ctime_ms=created, mtime_ms=created), NOT_FOUND, NOW_MS, POLICY)
+    assert (result.verdict, result.reason) == (verdict, reason)
+
+
+def test_grace_counts_from_creation_not_modification():
+    recently_touched = _session(ctime_ms=NOW_MS - HOUR_MS, mtime_ms=NOW_MS - 1_000)
+    assert classify(recently_touched, NOT_FOUND, NOW_MS, POLICY).verdict is Verdict.STALE
+
+
+@pytest.mark.parametrize(
+    "grace_seconds, verdict",
+    [(3_600.5, Verdict.LIVE), (3_600.0, Verdict.STALE), (0.0, Verdict.STALE)],
+)
+def test_grace_is_configurable(grace_seconds, verdict):
+    session = _session(ctime_ms=NOW_MS - HOUR_MS)
+    assert classify(session, NOT_FOUND, NOW_MS, Policy(grace_seconds)).verdict is verdict
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [None, NOT_FOUND, _found("RUNNING"), _found("FINISHED", NOW_MS + 60_000)],
+    ids=["no source", "not found", "running", "finished in the future"],
+)
+def test_age_is_never_negative_under_clock_skew(lookup):
+    from_the_future = _session(ctime_ms=NOW_MS + 60_000, mtime_ms=NOW_MS + 60_000)
+    assert classify(from_the_future, lookup, NOW_MS, POLICY).age_seconds == 0.0
+
+
+def test_age_from_finish_time_even_when_the_znode_changed_later():
+    session = _session(mtime_ms=NOW_MS - 1_000)
+    result = classify(session, _found("FINISHED", FINISHED_MS), NOW_MS, POLICY)
+    assert result.age_seconds == 7200.0

@@ -1,0 +1,76 @@
+"""Give each decoded session its verdict (see the contract's verdict table).
+
+``classify`` is a pure function of the session, the application source's
+answer, the clock and the policy, so every rule can be tested by table.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+from zkjanitor.model import (
+    REASONS,
+    Classification,
+    Lookup,
+    LookupStatus,
+    Session,
+    Verdict,
+)
+
+ACTIVE_APP_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
+FINISHED_APP_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+
+class Policy(NamedTuple):
+    """Tunables of classification.
+
+    ``grace_seconds``: a session younger than this (by znode ctime) whose
+    application the source cannot find is still live: spark-submit may not have
+    reached the ResourceManager yet. The default, 600 s, is well past Livy's own
+    120 s app-lookup timeout and matches its app-leakage check timeout, the
+    longest Livy itself waits for a late application to appear.
+    """
+
+    grace_seconds: float = 600.0
+
+
+def _age_seconds(now_ms: int, since_ms: int) -> float:
+    """Seconds from ``since_ms`` to ``now_ms``, never negative (clocks may be skewed)."""
+    return max(0.0, (now_ms - since_ms) / 1000.0)
+
+
+def classify(
+    session: Session, lookup: Optional[Lookup], now_ms: int, policy: Policy
+) -> Classification:
+    """The verdict and reason for one session, with its age.
+
+    ``lookup`` is None when no application source is configured. The age counts
+    from the application's finish time when the source reports one, else from
+    the znode's mtime.
+    """
+    age_since_modified = _age_seconds(now_ms, session.mtime_ms)
+    if session.corrupt is not None:
+        return Classification(Verdict.CORRUPT, session.corrupt, age_since_modified)
+    if lookup is None:
+        return Classification(Verdict.UNKNOWN, "no-source", age_since_modified)
+
+    if lookup.status is LookupStatus.FOUND and lookup.record is not None:
+        state = lookup.record.state.upper()
+        if state in ACTIVE_APP_STATES:
+            return Classification(Verdict.LIVE, "app-active", age_since_modified)
+        if state in FINISHED_APP_STATES:
+            # YARN reports finishedTime 0 for an app that has not finished.
+            finished_ms = lookup.record.finished_ms or None
+            age = age_since_modified if finished_ms is None else _age_seconds(now_ms, finished_ms)
+            return Classification(Verdict.STALE, "app-finished", age, finished_ms)
+        return Classification(Verdict.UNKNOWN, "unrecognised-app-state", age_since_modified)
+
+    if lookup.status is LookupStatus.NOT_FOUND:
+        if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
+            return Classification(Verdict.LIVE, "within-grace", age_since_modified)
+        reason = "app-forgotten" if session.app_id else "never-submitted"
+        return Classification(Verdict.STALE, reason, age_since_modified)
+
+    # UNKNOWN, or a FOUND answer without its record: the source cannot vouch.
+    reason = lookup.detail if lookup.detail in REASONS[Verdict.UNKNOWN] else "source-error"
+    return Classification(Verdict.UNKNOWN, reason, age_since_modified)

@@ -1,0 +1,200 @@
+"""Decode the znodes of Livy's session-recovery store.
+
+Livy writes compact UTF-8 JSON with Jackson (livy-state-store.md section 2).
+Decoding never raises on bad data: a znode zkjanitor cannot read is returned
+as a Session whose ``corrupt`` names the first problem found, so it is reported
+and never mistaken for a session zkjanitor understands.
+
+This runs on every session znode of a scan (100k+), so each znode is parsed
+with a single JSON decode and checked with plain type lookups.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional, Tuple
+
+from zkjanitor.model import Session, SessionType, Znode
+
+SCALA_INT_MAX = 2**31 - 1
+SCALA_INT_MIN = -(2**31)
+_SCALA_INT_MAX_DIGITS = len(str(SCALA_INT_MAX))
+
+_BATCH_FIELD_TYPES: Dict[str, type] = {
+    "name": str,
+    "appId": str,
+    "owner": str,
+    "proxyUser": str,
+    "version": int,
+}
+"""The Python type (from ``json.loads``) each optional BatchRecoveryMetadata field
+must have when not null. Types are compared exactly, so ``true`` is not an int."""
+
+_INTERACTIVE_FIELD_TYPES: Dict[str, type] = {
+    **_BATCH_FIELD_TYPES,
+    "kind": str,
+    "heartbeatTimeoutS": int,
+    "ttl": str,
+    "idleTimeout": str,
+    "driverMemory": str,
+    "driverCores": int,
+    "executorMemory": str,
+    "executorCores": int,
+    "conf": dict,
+    "archives": list,
+    "files": list,
+    "jars": list,
+    "numExecutors": int,
+    "pyFiles": list,
+    "queue": str,
+    "rscDriverUri": str,
+}
+"""The same for InteractiveRecoveryMetadata (livy-state-store.md 2.5)."""
+
+_FIELD_TYPES = {
+    SessionType.BATCH: _BATCH_FIELD_TYPES,
+    SessionType.INTERACTIVE: _INTERACTIVE_FIELD_TYPES,
+}
+
+OLDEST_LIVY_VERSION = "0.3-0.5"
+_LIVY_VERSION_MARKERS: Dict[SessionType, Tuple[Tuple[str, str], ...]] = {
+    SessionType.INTERACTIVE: (
+        ("idleTimeout", "0.9+"),
+        ("conf", "0.8"),
+        ("ttl", "0.8"),
+        ("name", "0.6-0.7"),
+    ),
+    SessionType.BATCH: (("name", "0.6+"),),
+}
+"""Newest first: the first key present in a record names the Livy version that
+wrote it (livy-state-store.md 2.6 rule 3); a record with none of them is from
+OLDEST_LIVY_VERSION. Batch records look alike from 0.6 on."""
+
+PYSPARK3_KIND = "pyspark3"
+PYSPARK3_LIVY_VERSION = "0.3-0.4"
+"""Kind ``pyspark3`` exists only in 0.3 and 0.4 (livy-state-store.md 2.6 rule 4)."""
+
+
+def session_id_from_name(name: str) -> Optional[int]:
+    """The session id a ``v1/<type>`` child name stands for, or None if it is not a session.
+
+    Only canonical decimals within Scala's Int range count: no sign, no leading
+    zeros, ASCII digits only. Livy never writes anything else, and zkjanitor
+    leaves alone what it does not understand (``state``, ``0012``, ``1.tmp``...).
+    """
+    if not (0 < len(name) <= _SCALA_INT_MAX_DIGITS and name.isascii() and name.isdigit()):
+        return None
+    if name[0] == "0" and name != "0":
+        return None
+    session_id = int(name)
+    return session_id if session_id <= SCALA_INT_MAX else None
+
+
+def _reject_non_finite(constant: str) -> float:
+    """JSON decoder hook: Jackson rejects NaN and Infinity, so Livy could not load them."""
+    raise ValueError(f"non-standard JSON constant {constant}")
+
+
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_non_finite)
+"""Built once: ``json.loads`` with any option builds a new decoder on every call."""
+
+
+def _parse_json(data: Optional[bytes]) -> Tuple[Any, Optional[str]]:
+    """Parse znode data as Jackson would: ``(value, None)`` or ``(None, corrupt reason)``."""
+    if not data:
+        return None, "empty"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not-utf8"
+    try:
+        return _JSON_DECODER.decode(text), None
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and integers too long for int().
+        return None, "bad-json"
+
+
+def _check_record(session_type: SessionType, session_id: int, record: Any) -> Optional[str]:
+    """The corrupt reason of a parsed session record, or None if Livy could load it."""
+    if type(record) is not dict:
+        return "not-an-object"
+    record_id = record.get("id")
+    if type(record_id) is not int:
+        return "missing-id"
+    if record_id != session_id:
+        return "id-mismatch"
+    app_tag = record.get("appTag")
+    if type(app_tag) is not str or not app_tag:
+        return "missing-app-tag"
+    field_types = _FIELD_TYPES[session_type]
+    for key, value in record.items():
+        if value is not None:
+            expected = field_types.get(key)
+            if expected is not None and type(value) is not expected:
+                return "bad-field"
+    return None
+
+
+def livy_version_of(session_type: SessionType, record: Dict[str, Any]) -> str:
+    """Which Livy release(s) wrote a valid session record, inferred from its keys."""
+    if session_type is SessionType.INTERACTIVE and record.get("kind") == PYSPARK3_KIND:
+        return PYSPARK3_LIVY_VERSION
+    for key, livy_version in _LIVY_VERSION_MARKERS[session_type]:
+        if key in record:
+            return livy_version
+    return OLDEST_LIVY_VERSION
+
+
+def decode_session(session_type: SessionType, znode: Znode) -> Session:
+    """Decode one session znode; never raises on any data.
+
+    The id is the znode name, which callers have accepted with
+    ``session_id_from_name`` (a ValueError otherwise: that is a caller bug, not
+    bad data). Null data (as kazoo returns it) is treated as empty.
+    """
+    name = znode.path.rpartition("/")[2]
+    session_id = session_id_from_name(name)
+    if session_id is None:
+        raise ValueError(f"znode name {name!r} is not a Livy session id")
+    data = znode.data if znode.data is not None else b""
+    record, corrupt = _parse_json(data)
+    if corrupt is None:
+        corrupt = _check_record(session_type, session_id, record)
+    if corrupt is not None:
+        return Session(
+            session_type, session_id, znode.path, data,
+            znode.version, znode.ctime_ms, znode.mtime_ms, corrupt=corrupt,
+        )
+    get = record.get
+    return Session(
+        session_type,
+        session_id,
+        znode.path,
+        data,
+        znode.version,
+        znode.ctime_ms,
+        znode.mtime_ms,
+        get("appId"),
+        get("appTag"),
+        get("owner"),
+        get("proxyUser"),
+        get("name"),
+        get("kind") if session_type is SessionType.INTERACTIVE else None,
+        livy_version_of(session_type, record),
+        None,
+    )
+
+
+def decode_counter(data: Optional[bytes]) -> Optional[int]:
+    """``nextSessionId`` from a ``v1/<type>/state`` znode, or None if Livy could not read it.
+
+    Livy's SessionManagerState has exactly one Int field and, unlike the session
+    records, does not ignore unknown keys, so anything else yields None.
+    """
+    value, corrupt = _parse_json(data)
+    if corrupt is not None or type(value) is not dict or len(value) != 1:
+        return None
+    next_id = value.get("nextSessionId")
+    if type(next_id) is not int or not SCALA_INT_MIN <= next_id <= SCALA_INT_MAX:
+        return None
+    return next_id
