@@ -1,0 +1,170 @@
+"""multiRead through kazoo, against the real ZooKeeper 3.8 server."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Iterator
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionClosedError, NoAuthError, NoNodeError
+from kazoo.security import make_digest_acl
+
+from tests.zk_helpers import create_children, create_livy_children, remove_test_tree
+from zkjanitor.testing.zkserver import ZooKeeperServer
+from zkjanitor.zk import multiread
+from zkjanitor.zk.multiread import multiread_async, server_supports_multiread
+
+TIMEOUT = 30
+
+
+@pytest.fixture
+def parent(zk_client: KazooClient, prefix: str) -> Iterator[str]:
+    path = f"/{prefix}/v1/batch"
+    yield path
+    remove_test_tree(zk_client, path)
+
+
+class OpcodeUnknownToServer(multiread.MultiRead):
+    """A MultiRead with an opcode ZooKeeper 3.8 does not know.
+
+    3.8 answers it exactly as 3.4/3.5 answer multiRead (UnimplementedError,
+    then it closes the connection), so the old-server path runs against the
+    real server.
+    """
+
+    type = 9999
+    __slots__ = ()
+
+
+def test_reads_match_plain_get_byte_for_byte(zk_client, parent):
+    children = [
+        ("text", b'{"id": 1}'),
+        ("binary", bytes(range(256))),
+        ("utf8", "Zürich ✓".encode()),
+        ("empty", b""),
+        ("changed", b"v0"),
+    ]
+    create_children(zk_client, parent, children)
+    zk_client.set(f"{parent}/changed", b"v1")
+    zk_client.set(f"{parent}/changed", b"v2")
+    paths = [f"{parent}/{name}" for name, _ in children]
+
+    outcomes = multiread_async(zk_client, paths).get(timeout=TIMEOUT)
+
+    assert outcomes == [zk_client.get(path) for path in paths]
+    assert outcomes[-1][1].version == 2
+
+
+def test_null_data_reads_as_empty_bytes(zk_client, parent):
+    zk_client.create(f"{parent}/null", None, makepath=True)
+
+    [(data, stat)] = multiread_async(zk_client, [f"{parent}/null"]).get(timeout=TIMEOUT)
+
+    assert data == b""
+    assert stat == zk_client.get(f"{parent}/null")[1]
+
+
+def test_znode_deleted_after_listing_fails_alone(zk_client, parent):
+    create_livy_children(zk_client, parent, 5)
+    names = sorted(zk_client.get_children(parent))
+    zk_client.delete(f"{parent}/2")
+
+    outcomes = multiread_async(zk_client, [f"{parent}/{name}" for name in names]).get(
+        timeout=TIMEOUT
+    )
+
+    assert isinstance(outcomes[2], NoNodeError)
+    for index in (0, 1, 3, 4):
+        assert outcomes[index] == zk_client.get(f"{parent}/{index}")
+
+
+def test_acl_protected_znode_fails_alone_with_no_auth(zk_client, parent):
+    create_children(zk_client, parent, [("before", b"a"), ("after", b"b")])
+    zk_client.create(f"{parent}/secret", b"s", acl=[make_digest_acl("livy", "pw", all=True)])
+    paths = [f"{parent}/before", f"{parent}/secret", f"{parent}/after"]
+
+    before, secret, after = multiread_async(zk_client, paths).get(timeout=TIMEOUT)
+
+    assert isinstance(secret, NoAuthError)
+    assert before[0] == b"a" and after[0] == b"b"
+
+
+def test_one_megabyte_znode(zk_client, parent):
+    big = os.urandom(1_000_000)
+    create_children(zk_client, parent, [("small", b"s")])
+    zk_client.create(f"{parent}/big", big)
+
+    outcomes = multiread_async(zk_client, [f"{parent}/big", f"{parent}/small"]).get(timeout=TIMEOUT)
+
+    assert outcomes[0] == (big, zk_client.get(f"{parent}/big")[1])
+    assert outcomes[1][0] == b"s"
+
+
+def test_chrooted_client_reads_paths_under_its_chroot(zk_server, zk_client, parent):
+    create_children(zk_client, parent, [("1", b"one"), ("2", b"two")])
+    chrooted = KazooClient(hosts=zk_server.connect_string + parent, timeout=10)
+    chrooted.start(timeout=15)
+    try:
+        outcomes = multiread_async(chrooted, ["/1", "2", "/3"]).get(timeout=TIMEOUT)
+    finally:
+        chrooted.stop()
+        chrooted.close()
+
+    assert outcomes[0] == zk_client.get(f"{parent}/1")
+    assert outcomes[1] == zk_client.get(f"{parent}/2")
+    assert isinstance(outcomes[2], NoNodeError)
+
+
+def test_many_paths_in_one_request_keep_their_order(zk_client, parent):
+    children = create_livy_children(zk_client, parent, 5000)
+    names = list(children)
+    random.Random(7).shuffle(names)
+
+    outcomes = multiread_async(zk_client, [f"{parent}/{name}" for name in names]).get(
+        timeout=TIMEOUT
+    )
+
+    assert [data for data, _ in outcomes] == [children[name] for name in names]
+
+
+def test_request_over_the_server_limit_is_refused_before_sending(zk_client, parent):
+    session_id = zk_client.client_id[0]
+    paths = [f"{parent}/{index:040d}" for index in range(25_000)]  # ~1.3 MB of ops
+
+    with pytest.raises(ValueError, match="limit"):
+        multiread_async(zk_client, paths)
+
+    assert zk_client.exists("/") is not None
+    assert zk_client.client_id[0] == session_id
+
+
+def test_server_3_8_supports_multiread(zk_client):
+    assert server_supports_multiread(zk_client) is True
+
+
+@pytest.mark.timeout(60)
+def test_server_without_multiread_is_detected_and_client_keeps_working(
+    zk_client, parent, monkeypatch
+):
+    create_children(zk_client, parent, [("kept", b"data")])
+    session_id = zk_client.client_id[0]
+    monkeypatch.setattr(multiread, "MultiRead", OpcodeUnknownToServer)
+
+    assert server_supports_multiread(zk_client, timeout=20) is False
+
+    assert zk_client.connected
+    assert zk_client.get(f"{parent}/kept")[0] == b"data"
+    assert zk_client.client_id[0] == session_id
+
+
+def test_stopped_client_is_an_error_not_an_old_server(zk_server: ZooKeeperServer):
+    client = KazooClient(hosts=zk_server.connect_string, timeout=10)
+    client.start(timeout=15)
+    client.stop()
+    try:
+        with pytest.raises(ConnectionClosedError):
+            server_supports_multiread(client, timeout=5)
+    finally:
+        client.close()

@@ -1,0 +1,205 @@
+"""ZooKeeper's multiRead (opcode 22, ZooKeeper >= 3.6) for kazoo, which has no API for it.
+
+One multiRead carries many getData ops and is answered with one response, so
+reading 40k znodes costs tens of requests instead of 40k: ZooKeeper's speed
+instead of kazoo's per-request Python cost.
+
+Wire format (ZooKeeper's ``MultiOperationRecord`` / ``MultiResponse``): the
+request is, per op, a ``MultiHeader(type, done=false, err=-1)`` followed by the
+op's own request record, ended by ``MultiHeader(-1, true, -1)``. The response
+is, per op, a ``MultiHeader`` followed by a ``GetDataResponse`` (data buffer,
+stat) or, for a failed op, type -1 and an ``ErrorResponse`` (int error code),
+ended by a done header. A failed op does not affect the others.
+
+This module is the only place zkjanitor relies on kazoo's private API:
+``KazooClient._call`` (queue a request object on the client's connection),
+``kazoo.protocol.paths._prefix_root`` (apply the chroot, as ``get_async``
+does) and the connection's duck-typed request protocol (``type``,
+``serialize()``, ``deserialize(buffer, offset)``). All of them are unchanged
+from kazoo 2.8 to 2.11.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List, Sequence, Tuple, Union
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    EXCEPTIONS,
+    AuthFailedError,
+    KazooException,
+    SessionExpiredError,
+    ZookeeperError,
+)
+from kazoo.interfaces import IAsyncResult
+from kazoo.protocol.paths import _prefix_root
+from kazoo.protocol.serialization import (
+    GetData,
+    int_struct,
+    multiheader_struct,
+    read_buffer,
+    stat_struct,
+    write_string,
+)
+from kazoo.protocol.states import ZnodeStat
+
+MULTI_READ_OPCODE = 22
+"""``OpCode.multiRead`` in ZooKeeper's ``ZooDefs``."""
+
+ERROR_OPCODE = -1
+"""``OpCode.error``: the type of a failed op's result in a multi response."""
+
+MAX_REQUEST_BYTES = 1_000_000
+"""Largest multiRead body sent. The server drops the connection ("Len error")
+on a request over ``jute.maxbuffer`` (default 1 MiB - 1); stay a little under."""
+
+PROBE_TIMEOUT_S = 10.0
+"""Default bound on :func:`server_supports_multiread`, recovery included."""
+
+ReadOutcome = Union[Tuple[bytes, ZnodeStat], KazooException]
+"""One op's result: ``(data, stat)``, or the kazoo exception the server answered."""
+
+_GET_DATA_OP_HEADER = multiheader_struct.pack(GetData.type, False, -1)
+_END_HEADER = multiheader_struct.pack(-1, True, -1)
+_NO_WATCH = b"\x00"
+
+
+class MultiRead:
+    """A multiRead request of getData ops, in the form kazoo's connection sends and decodes.
+
+    ``paths`` are the server's paths (chroot already applied). The body is
+    encoded once, here, so its size can be checked before it is sent.
+    """
+
+    type = MULTI_READ_OPCODE
+    __slots__ = ("body", "op_count")
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.op_count = len(paths)
+        ops = [_GET_DATA_OP_HEADER + write_string(path) + _NO_WATCH for path in paths]
+        ops.append(_END_HEADER)
+        self.body = b"".join(ops)
+
+    def __repr__(self) -> str:
+        # kazoo logs every request at debug level: keep it short.
+        return f"MultiRead({self.op_count} getData ops, {len(self.body)} bytes)"
+
+    def serialize(self) -> bytes:
+        """The request body, as kazoo's connection expects from a request object."""
+        return self.body
+
+    def deserialize(self, buffer: bytes, offset: int) -> List[ReadOutcome]:
+        """Decode the response: one :data:`ReadOutcome` per op, in request order."""
+        outcomes: List[ReadOutcome] = []
+        unpack_header = multiheader_struct.unpack_from
+        unpack_stat = stat_struct.unpack_from
+        while True:
+            op_type, done, _ = unpack_header(buffer, offset)
+            offset += multiheader_struct.size
+            if done:
+                break
+            if op_type == GetData.type:
+                data, offset = read_buffer(buffer, offset)
+                stat = ZnodeStat._make(unpack_stat(buffer, offset))
+                offset += stat_struct.size
+                outcomes.append((data or b"", stat))
+            elif op_type == ERROR_OPCODE:
+                error_code = int_struct.unpack_from(buffer, offset)[0]
+                offset += int_struct.size
+                outcomes.append(_op_error(error_code))
+            else:
+                raise ValueError(f"unexpected op type {op_type} in a multiRead response")
+        if len(outcomes) != self.op_count:
+            raise ValueError(
+                f"multiRead response has {len(outcomes)} results for {self.op_count} ops"
+            )
+        return outcomes
+
+
+def _op_error(code: int) -> KazooException:
+    """The kazoo exception for a ZooKeeper error code (kazoo's own mapping)."""
+    # EXCEPTIONS is a defaultdict whose factory raises: .get() avoids it.
+    exception_class = EXCEPTIONS.get(code)
+    if exception_class is None:
+        return ZookeeperError(f"ZooKeeper error code {code}")
+    return exception_class()
+
+
+def multiread_async(client: KazooClient, paths: Sequence[str]) -> IAsyncResult:
+    """Send one multiRead of getData ops for ``paths`` on ``client``'s connection.
+
+    Paths are as the caller sees them; the client's chroot is applied, as
+    ``get_async`` does. The result's value is a list with one
+    :data:`ReadOutcome` per path, in order: a failed op (``NoNodeError``,
+    ``NoAuthError``, ...) is an exception *instance* in the list, not raised.
+    The result raises only for the request as a whole (e.g. ``ConnectionLoss``,
+    ``UnimplementedError`` from a server older than 3.6).
+
+    Raises ``ValueError`` if the request would exceed :data:`MAX_REQUEST_BYTES`.
+    """
+    root = _prefix_root(client.chroot, "/")
+    prefix = "" if root == "/" else root
+    request = MultiRead([_server_path(prefix, client.chroot, path) for path in paths])
+    if len(request.body) > MAX_REQUEST_BYTES:
+        raise ValueError(
+            f"a multiRead of {len(paths)} paths is {len(request.body)} bytes, over the "
+            f"{MAX_REQUEST_BYTES} byte limit: send fewer paths per request"
+        )
+    async_result = client.handler.async_result()
+    client._call(request, async_result)
+    return async_result
+
+
+def _server_path(prefix: str, chroot: str, path: str) -> str:
+    """``path`` under the chroot, exactly as kazoo's ``_prefix_root(chroot, path)``.
+
+    ``prefix`` is the normalised chroot, ``""`` for none. A path that is
+    already normal (absolute, no empty, ``.`` or ``..`` component, no trailing
+    slash) is just appended, which is 3x cheaper than kazoo's normalisation:
+    it costs a quarter of the read time at 40k paths otherwise.
+    """
+    if path.startswith("/") and "//" not in path and "/." not in path and not path.endswith("/"):
+        return prefix + path
+    return _prefix_root(chroot, path)
+
+
+def server_supports_multiread(client: KazooClient, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the connected server answers multiRead (ZooKeeper >= 3.6).
+
+    Sends one multiRead of ``/``. A server that does not know the opcode
+    answers ``UnimplementedError`` and then closes the connection; kazoo
+    reconnects to the same session, and this waits (within ``timeout``) until
+    the client serves requests again before answering False. No answer within
+    ``timeout`` also means False. Session-level failures (expired, closed,
+    auth failed) are raised: the client is unusable either way.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        multiread_async(client, ["/"]).get(timeout=timeout)
+    except (SessionExpiredError, AuthFailedError):
+        raise
+    except KazooException:
+        _wait_until_usable(client, deadline)
+        return False
+    except client.handler.timeout_exception:
+        return False
+    return True
+
+
+def _wait_until_usable(client: KazooClient, deadline: float) -> None:
+    """Wait until a cheap request succeeds (the client has reconnected), or the deadline."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        try:
+            client.exists_async("/").get(timeout=remaining)
+            return
+        except (SessionExpiredError, AuthFailedError):
+            raise
+        except KazooException:
+            # The request met the old connection's close; the next one waits for the new.
+            time.sleep(min(0.05, remaining))
+        except client.handler.timeout_exception:
+            return

@@ -1,0 +1,234 @@
+"""Read every child of a parent znode at ZooKeeper's speed, with bounded requests in flight.
+
+Two ways to read, same results:
+
+* ``multiread``: ZooKeeper's multiRead (>= 3.6), ``batch_size`` getData ops
+  per request, a few requests pipelined: ~0.25 s for 40k znodes, ~3.5 s for 400k.
+* ``pipelined``: one kazoo ``get_async`` per znode in a sliding window, for
+  servers older than 3.6; kazoo's per-request Python cost makes it ~25x slower.
+
+A znode deleted between listing and reading is *gone*, not an error; a znode
+the server refuses (e.g. ``NoAuth``) is reported in ``errors``. Losing the
+connection or the session raises a kazoo exception at once: the read is
+incomplete and must not be mistaken for a full one.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import deque
+from enum import Enum
+from typing import Any, Callable, Deque, List, NamedTuple, Optional, Sequence, Tuple
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    AuthFailedError,
+    ConnectionLoss,
+    KazooException,
+    NoNodeError,
+    OperationTimeoutError,
+    SessionExpiredError,
+    ZookeeperError,
+)
+from kazoo.interfaces import IAsyncResult, IHandler
+
+from zkjanitor.model import Znode
+from zkjanitor.zk.multiread import ReadOutcome, multiread_async, server_supports_multiread
+
+# Tuning, measured with 40k children of ~330 B on loopback (ZooKeeper 3.8 with its
+# default globalOutstandingLimit, kazoo 2.11, 2 busy cores; medians of 7 runs):
+# multiRead batch x in flight: 500x4 0.31 s, 1000x1 0.37 s, 1000x2 0.28 s,
+# 1000x4 0.24 s, 1000x8 0.26 s, 2000x4 0.27 s, 3000x4 0.28 s. 1000 ops (~45 kB
+# request, ~380 kB response) with 4 in flight is the best spot and keeps what the
+# server buffers for this client near 1.5 MB. Pipelined gets: 500 in flight 7.3 s,
+# 2000 in flight 6.0 s; a sequential get loop 17 s. More pipelined gets in flight
+# are a little faster, but once all clients together have more than
+# globalOutstandingLimit (default 1000) requests outstanding, ZooKeeper throttles
+# every client, Livy included: stay at 500.
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_MULTIREAD_IN_FLIGHT = 4
+DEFAULT_PIPELINED_IN_FLIGHT = 500
+
+RESPONSE_TIMEOUT_S = 30.0
+"""Longest wait for one response. kazoo fails in-flight requests as soon as it
+notices a lost connection (within 2/3 of the session timeout); this only guards
+against a request kazoo never answers."""
+
+# Failures of the connection or session, not of one znode: the read cannot go on.
+_FATAL_ERRORS = (ConnectionLoss, SessionExpiredError, AuthFailedError, OperationTimeoutError)
+
+
+class ReadMethod(str, Enum):
+    """How :func:`read_children` reads; ``AUTO`` uses multiRead when the server has it."""
+
+    AUTO = "auto"
+    MULTIREAD = "multiread"
+    PIPELINED = "pipelined"
+
+
+class ReadResult(NamedTuple):
+    """The outcome of reading a parent's children.
+
+    ``znodes`` keeps the input order; ``gone`` lists paths deleted since they
+    were listed; ``errors`` pairs a path with the server's short error name
+    (e.g. ``"NoAuth"``); ``method`` is ``"multiread"`` or ``"pipelined"``.
+    """
+
+    znodes: List[Znode]
+    gone: List[str]
+    errors: List[Tuple[str, str]]
+    method: str
+
+
+ProgressCallback = Callable[[int], None]
+
+_multiread_support: "weakref.WeakKeyDictionary[KazooClient, bool]" = weakref.WeakKeyDictionary()
+
+
+def read_children(
+    client: KazooClient,
+    parent: str,
+    names: Sequence[str],
+    *,
+    method: str = ReadMethod.AUTO,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_in_flight: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> ReadResult:
+    """Read the data and stat of ``parent + "/" + name`` for every name.
+
+    ``method`` is a :class:`ReadMethod` value; ``auto`` probes the server once
+    per client object and remembers the answer. ``batch_size`` is the number
+    of getData ops per multiRead request (and how often ``progress`` is called
+    in pipelined mode). ``max_in_flight`` bounds the requests sent and not yet
+    answered, as ZooKeeper's throttle counts them: multiRead requests, or
+    single gets in pipelined mode; None means :data:`DEFAULT_MULTIREAD_IN_FLIGHT`
+    or :data:`DEFAULT_PIPELINED_IN_FLIGHT`. ``progress(n)`` receives the number
+    of znodes finished so far, about once per batch, and finally the total.
+
+    Raises a kazoo exception (``ConnectionLoss``, ``SessionExpiredError``, ...)
+    if the connection or session fails before every znode is read, and
+    ``ValueError`` for an unknown method or a non-positive size.
+    """
+    if batch_size < 1 or (max_in_flight is not None and max_in_flight < 1):
+        raise ValueError("batch_size and max_in_flight must be at least 1")
+    chosen = _resolve_method(client, ReadMethod(method))
+    base = parent.rstrip("/")
+    paths = [f"{base}/{name}" for name in names]
+    sorter = _OutcomeSorter(progress)
+    if chosen is ReadMethod.MULTIREAD:
+        requests = max_in_flight or DEFAULT_MULTIREAD_IN_FLIGHT
+        _read_by_multiread(client, paths, batch_size, requests, sorter)
+    else:
+        requests = max_in_flight or DEFAULT_PIPELINED_IN_FLIGHT
+        _read_pipelined(client, paths, requests, batch_size, sorter)
+    sorter.report()
+    return ReadResult(sorter.znodes, sorter.gone, sorter.errors, chosen.value)
+
+
+def _resolve_method(client: KazooClient, method: ReadMethod) -> ReadMethod:
+    """``AUTO`` becomes ``MULTIREAD`` or ``PIPELINED``, probing the server once per client."""
+    if method is not ReadMethod.AUTO:
+        return method
+    supported = _multiread_support.get(client)
+    if supported is None:
+        supported = server_supports_multiread(client)
+        _multiread_support[client] = supported
+    return ReadMethod.MULTIREAD if supported else ReadMethod.PIPELINED
+
+
+class _OutcomeSorter:
+    """Sorts each path's outcome into znodes, gone or errors, and reports progress."""
+
+    def __init__(self, progress: Optional[ProgressCallback]) -> None:
+        self.znodes: List[Znode] = []
+        self.gone: List[str] = []
+        self.errors: List[Tuple[str, str]] = []
+        self.finished = 0
+        self._progress = progress
+        self._reported = -1
+
+    def add(self, path: str, outcome: ReadOutcome) -> None:
+        """File one path's outcome: ``(data, stat)`` or the server's exception for it."""
+        self.finished += 1
+        if isinstance(outcome, tuple):
+            data, stat = outcome
+            self.znodes.append(Znode(path, data or b"", stat.version, stat.ctime, stat.mtime))
+        elif isinstance(outcome, NoNodeError):
+            self.gone.append(path)
+        else:
+            self.errors.append((path, _short_error_name(outcome)))
+
+    def report(self) -> None:
+        """Tell the progress callback how many znodes are finished, unless already told."""
+        if self._progress is not None and self.finished != self._reported:
+            self._reported = self.finished
+            self._progress(self.finished)
+
+
+def _short_error_name(error: KazooException) -> str:
+    """``NoAuthError()`` -> ``"NoAuth"``."""
+    return type(error).__name__.removesuffix("Error")
+
+
+def _await(async_result: IAsyncResult, handler: IHandler) -> Any:
+    """The result's value within :data:`RESPONSE_TIMEOUT_S`, else ``ConnectionLoss``."""
+    try:
+        return async_result.get(timeout=RESPONSE_TIMEOUT_S)
+    except handler.timeout_exception as exc:
+        raise ConnectionLoss(f"no answer from ZooKeeper within {RESPONSE_TIMEOUT_S:g} s") from exc
+
+
+def _read_by_multiread(
+    client: KazooClient,
+    paths: List[str],
+    batch_size: int,
+    max_requests: int,
+    sorter: _OutcomeSorter,
+) -> None:
+    """Read ``paths`` in multiRead batches, at most ``max_requests`` unanswered at a time."""
+    in_flight: Deque[Tuple[List[str], IAsyncResult]] = deque()
+
+    def finish_oldest() -> None:
+        batch, async_result = in_flight.popleft()
+        for path, outcome in zip(batch, _await(async_result, client.handler)):
+            sorter.add(path, outcome)
+        sorter.report()
+
+    for start in range(0, len(paths), batch_size):
+        if len(in_flight) >= max_requests:
+            finish_oldest()
+        batch = paths[start : start + batch_size]
+        in_flight.append((batch, multiread_async(client, batch)))
+    while in_flight:
+        finish_oldest()
+
+
+def _read_pipelined(
+    client: KazooClient,
+    paths: List[str],
+    window: int,
+    report_every: int,
+    sorter: _OutcomeSorter,
+) -> None:
+    """Read ``paths`` with one ``get_async`` each, at most ``window`` unanswered at a time."""
+    in_flight: Deque[Tuple[str, IAsyncResult]] = deque()
+
+    def finish_oldest() -> None:
+        path, async_result = in_flight.popleft()
+        try:
+            outcome = _await(async_result, client.handler)
+        except _FATAL_ERRORS:
+            raise
+        except ZookeeperError as error:
+            outcome = error
+        sorter.add(path, outcome)
+        if sorter.finished % report_every == 0:
+            sorter.report()
+
+    for path in paths:
+        if len(in_flight) >= window:
+            finish_oldest()
+        in_flight.append((path, client.get_async(path)))
+    while in_flight:
+        finish_oldest()
