@@ -1,0 +1,126 @@
+"""The prune backup file: created safely, durable, and read back strictly."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import zkjanitor
+from zkjanitor.backup import BackupWriter, default_backup_path, read_backup
+from zkjanitor.errors import EXIT_USAGE, ConfigError
+from zkjanitor.model import Session, SessionReport, SessionType, Verdict
+
+BINARY = bytes(range(256))
+
+
+def _report(session_id: int, data: bytes = b'{"id":1}') -> SessionReport:
+    session = Session(
+        type=SessionType.INTERACTIVE,
+        id=session_id,
+        path=f"/livy/v1/interactive/{session_id}",
+        data=data,
+        version=3,
+        ctime_ms=1_700_000_000_000,
+        mtime_ms=1_700_000_500_123,
+    )
+    return SessionReport(session, Verdict.STALE, "app-forgotten", 86400.0)
+
+
+@pytest.fixture
+def permissive_umask():
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def test_the_backup_is_private_whatever_the_umask(tmp_path, permissive_umask):
+    with BackupWriter(tmp_path / "b.jsonl", zookeeper="zk:2181", prefix="livy"):
+        pass
+    assert stat.S_IMODE((tmp_path / "b.jsonl").stat().st_mode) == 0o600
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path):
+    target = tmp_path / "b.jsonl"
+    target.write_text("precious\n")
+    with pytest.raises(ConfigError) as raised:
+        BackupWriter(target, zookeeper="zk:2181", prefix="livy")
+    assert target.read_text() == "precious\n"
+    assert "already exists" in str(raised.value) and "choose another --backup path" in str(
+        raised.value
+    )
+
+
+def test_an_unwritable_location_is_a_one_line_configuration_error(tmp_path):
+    target = tmp_path / "missing-dir" / "b.jsonl"
+    with pytest.raises(ConfigError) as raised:
+        BackupWriter(target, zookeeper="zk:2181", prefix="livy")
+    message = str(raised.value)
+    assert (
+        message
+        == f"cannot write backup {target}: No such file or directory; choose another --backup path"
+    )
+    assert raised.value.exit_code == EXIT_USAGE
+
+
+def test_the_header_names_the_store_without_credentials(tmp_path):
+    path = tmp_path / "b.jsonl"
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    with BackupWriter(path, zookeeper="bob:s3cret@zk1:2181,zk2:2181/apps", prefix="a/livy"):
+        pass
+    header = json.loads(path.read_text().splitlines()[0])
+    created = datetime.strptime(header.pop("created"), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=timezone.utc
+    )
+    assert before <= created <= datetime.now(timezone.utc)
+    assert header == {
+        "format": "zkjanitor-backup",
+        "format_version": 1,
+        "zookeeper": "zk1:2181,zk2:2181/apps",
+        "prefix": "a/livy",
+        "tool_version": zkjanitor.__version__,
+    }
+    assert "s3cret" not in path.read_text()
+
+
+def test_written_znodes_read_back_byte_for_byte(tmp_path):
+    path = tmp_path / "b.jsonl"
+    reports = [_report(1), _report(2, BINARY), _report(3, b"")]
+    with BackupWriter(path, zookeeper="zk:2181", prefix="livy") as writer:
+        writer.write(reports[:2])
+        writer.write(reports[2:])
+
+    backup = read_backup(path)
+    assert backup.warnings == []
+    assert [(e.path, e.data, e.version, e.ctime_ms, e.mtime_ms) for e in backup.entries] == [
+        (r.session.path, r.session.data, 3, 1_700_000_000_000, 1_700_000_500_123) for r in reports
+    ]
+    first = backup.entries[0]
+    assert (first.type, first.id, first.verdict, first.reason) == (
+        "interactive",
+        1,
+        "stale",
+        "app-forgotten",
+    )
+    line = json.loads(path.read_text().splitlines()[1])
+    assert (line["created"], line["modified"]) == (
+        "2023-11-14T22:13:20.000Z",
+        "2023-11-14T22:21:40.123Z",
+    )
+
+
+def test_the_default_name_is_a_utc_timestamp(tmp_path):
+    now = datetime(2024, 3, 5, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
+    assert (
+        default_backup_path(tmp_path, now) == tmp_path / "zkjanitor-backup-20240305T050809Z.jsonl"
+    )
+
+
+def test_written_lines_are_on_disk_before_write_returns(tmp_path):
+    path = tmp_path / "b.jsonl"
+    with BackupWriter(path, zookeeper="zk:2181", prefix="livy") as writer:
+        writer.write([_report(7)])
+        assert [entry.path for entry in read_backup(path).entries] == ["/livy/v1/interactive/7"]

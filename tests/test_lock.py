@@ -1,0 +1,77 @@
+"""The prune lock: one prune per state store, freed when its holder ends or dies."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+
+import pytest
+from kazoo.client import KazooClient
+
+from zkjanitor.errors import EXIT_LOCKED, LockHeld
+from zkjanitor.zk.lock import default_identifier, lock_path, prune_lock
+
+
+@pytest.fixture
+def other_client(zk_server):
+    """A second process's connection (its own ZooKeeper session)."""
+    client = KazooClient(
+        hosts=zk_server.connect_string,
+        connection_retry={"max_tries": 3, "delay": 0.1},
+        command_retry={"max_tries": 3, "delay": 0.1},
+    )
+    client.start(timeout=15)
+    yield client
+    client.stop()
+    client.close()
+
+
+def test_a_second_prune_is_refused_with_the_holder_named(zk_client, other_client, prefix):
+    holder = "alice@edge1 pid 42 started 2024-01-01T00:00:00Z"
+    first = prune_lock(zk_client, prefix, identifier=holder)
+    second = prune_lock(other_client, prefix, identifier="bob@edge2 pid 7")
+    with first, pytest.raises(LockHeld) as raised, second:
+        pytest.fail("the second prune must not get the lock")
+    message = str(raised.value)
+    assert re.match(
+        rf"another prune holds the lock for /{prefix} since \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ: "
+        r"alice@edge1 pid 42 started 2024-01-01T00:00:00Z; it is released when that run ends$",
+        message,
+    ), message
+    assert raised.value.exit_code == EXIT_LOCKED
+
+
+def test_the_lock_is_free_again_after_the_holder_finishes(zk_client, other_client, prefix):
+    with prune_lock(zk_client, prefix, identifier="first"):
+        pass
+    with prune_lock(other_client, prefix, identifier="second"):
+        assert other_client.get_children(lock_path(prefix)) != []
+
+
+def test_a_holder_that_dies_frees_the_lock(zk_server, other_client, prefix):
+    doomed = KazooClient(hosts=zk_server.connect_string, connection_retry={"max_tries": 1})
+    doomed.start(timeout=15)
+    held = prune_lock(doomed, prefix, identifier="crashing run")
+    held.__enter__()
+    doomed.stop()  # its session ends without releasing, as when the process dies
+    doomed.close()
+    with prune_lock(other_client, prefix, identifier="next run"):
+        pass
+
+
+def test_the_lock_lives_outside_livys_tree_and_prefixes_do_not_share_it(
+    zk_client, other_client, prefix
+):
+    with prune_lock(zk_client, prefix, identifier="a"):
+        with prune_lock(other_client, prefix + "2", identifier="b"):
+            pass
+        assert lock_path(prefix).startswith("/zkjanitor/locks/")
+        assert "/" not in lock_path(prefix)[len("/zkjanitor/locks/") :]
+        assert zk_client.exists(f"/{prefix}") is None
+
+
+def test_the_default_identifier_says_who_where_and_since_when():
+    identifier = default_identifier()
+    assert f"@{socket.gethostname()} pid {os.getpid()} started " in identifier
+    assert re.search(r"started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", identifier)

@@ -1,0 +1,433 @@
+"""prune: selection rules and the safety of ``apply_prune`` on a real ZooKeeper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Iterator, List, Sequence
+
+import pytest
+from kazoo.client import KazooClient
+
+from tests.session_znodes import create_sessions, existing_ids, read_report, type_dir
+from zkjanitor import prune
+from zkjanitor.backup import BackupWriter, read_backup
+from zkjanitor.errors import ConfigError
+from zkjanitor.model import Session, SessionReport, SessionType, Verdict
+from zkjanitor.prune import Outcome, apply_prune, plan_prune, select_for_prune
+from zkjanitor.testing.zkserver import ZooKeeperServer
+from zkjanitor.zk.batch import MAX_TRANSACTION_BYTES, delete_op_bytes
+
+DAY = 86400.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _report(
+    session_id: int,
+    verdict: Verdict,
+    age_days: float,
+    session_type: SessionType = SessionType.BATCH,
+) -> SessionReport:
+    session = Session(
+        type=session_type,
+        id=session_id,
+        path=f"/livy/v1/{session_type.value}/{session_id}",
+        data=b"{}",
+        version=1,
+        ctime_ms=0,
+        mtime_ms=0,
+    )
+    return SessionReport(session, verdict, "x", age_days * DAY)
+
+
+def _ids(reports: Sequence[SessionReport]) -> List[int]:
+    return [report.session.id for report in reports]
+
+
+def _backup(tmp_path: Path, prefix: str, name: str = "backup.jsonl") -> BackupWriter:
+    return BackupWriter(tmp_path / name, zookeeper="127.0.0.1:2181", prefix=prefix)
+
+
+def _backed_up_paths(path: Path) -> List[str]:
+    return [entry.path for entry in read_backup(path).entries]
+
+
+# --- selection ------------------------------------------------------------------------------
+
+SCANNED = [
+    _report(1, Verdict.STALE, 40),
+    _report(2, Verdict.STALE, 5),
+    _report(3, Verdict.LIVE, 400),
+    _report(4, Verdict.UNKNOWN, 400),
+    _report(5, Verdict.CORRUPT, 60),
+    _report(6, Verdict.CORRUPT, 2),
+    _report(7, Verdict.STALE, 90, SessionType.INTERACTIVE),
+    _report(8, Verdict.STALE, 7),
+]
+
+
+def test_selection_takes_only_old_enough_stale_sessions_oldest_first():
+    selected = select_for_prune(SCANNED, older_than_seconds=7 * DAY, types=list(SessionType))
+    assert _ids(selected) == [7, 1, 8]
+
+
+def test_selection_never_takes_live_or_unknown_sessions_however_old():
+    selected = select_for_prune(
+        SCANNED, older_than_seconds=0, types=list(SessionType), include_corrupt=True
+    )
+    assert {3, 4}.isdisjoint(_ids(selected))
+    assert sorted(_ids(selected)) == [1, 2, 5, 6, 7, 8]
+
+
+def test_selection_takes_corrupt_znodes_only_when_asked_and_old_enough():
+    without = select_for_prune(SCANNED, older_than_seconds=30 * DAY, types=list(SessionType))
+    with_corrupt = select_for_prune(
+        SCANNED, older_than_seconds=30 * DAY, types=list(SessionType), include_corrupt=True
+    )
+    assert _ids(without) == [7, 1]
+    assert _ids(with_corrupt) == [7, 5, 1]
+
+
+def test_selection_keeps_only_the_requested_types():
+    batch_only = select_for_prune(SCANNED, older_than_seconds=0, types=[SessionType.BATCH])
+    interactive_only = select_for_prune(
+        SCANNED, older_than_seconds=0, types=[SessionType.INTERACTIVE]
+    )
+    assert _ids(batch_only) == [1, 8, 2]
+    assert _ids(interactive_only) == [7]
+
+
+def test_selection_limit_keeps_the_oldest():
+    selected = select_for_prune(SCANNED, older_than_seconds=0, types=list(SessionType), limit=2)
+    assert _ids(selected) == [7, 1]
+    assert select_for_prune(SCANNED, older_than_seconds=0, types=list(SessionType), limit=0) == []
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+def test_apply_deletes_exactly_the_selected_znodes(zk_client, prefix, tmp_path):
+    batch = create_sessions(zk_client, prefix, range(10))
+    interactive = create_sessions(zk_client, prefix, range(4), SessionType.INTERACTIVE)
+    chosen = batch[2:7] + interactive[:1]
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, chosen, backup, batch_size=3)
+
+    assert [(o.report, o.action) for o in result.outcomes] == [(r, Outcome.DELETED) for r in chosen]
+    assert result.counts[Outcome.DELETED] == 6 and result.aborted is None
+    assert existing_ids(zk_client, prefix) == {"state", "0", "1", "7", "8", "9"}
+    assert existing_ids(zk_client, prefix, SessionType.INTERACTIVE) == {"state", "1", "2", "3"}
+    assert sorted(_backed_up_paths(tmp_path / "backup.jsonl")) == sorted(
+        r.session.path for r in chosen
+    )
+
+
+def test_a_session_changed_after_the_scan_is_skipped_and_the_rest_of_its_batch_deleted(
+    zk_client, prefix, tmp_path
+):
+    reports = create_sessions(zk_client, prefix, range(6))
+    changed = reports[3].session.path
+    zk_client.set(changed, b'{"id":3,"appId":"application_1_3"}')  # Livy stored an appId meanwhile
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=10)
+
+    actions = {o.report.session.path: o.action for o in result.outcomes}
+    assert actions.pop(changed) == Outcome.SKIPPED_CHANGED
+    assert set(actions.values()) == {Outcome.DELETED}
+    assert zk_client.get(changed)[0] == b'{"id":3,"appId":"application_1_3"}'
+    assert existing_ids(zk_client, prefix) == {"state", "3"}
+
+
+def test_a_session_deleted_meanwhile_is_skipped_gone(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(4))
+    zk_client.delete(reports[1].session.path)
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, reports, backup)
+
+    assert [o.action for o in result.outcomes] == [
+        Outcome.DELETED,
+        Outcome.SKIPPED_GONE,
+        Outcome.DELETED,
+        Outcome.DELETED,
+    ]
+    assert existing_ids(zk_client, prefix) == {"state"}
+
+
+def test_the_state_node_and_odd_names_are_never_deleted(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(3))
+    parent = type_dir(prefix, SessionType.BATCH)
+    zk_client.create(f"{parent}/0012", b"{}")
+    state = read_report(zk_client, f"{parent}/state", SessionType.BATCH, 0)
+    padded = read_report(zk_client, f"{parent}/0012", SessionType.BATCH, 12)
+    selected = [state, reports[0], padded, reports[1]]
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, selected, backup)
+
+    assert [o.action for o in result.outcomes] == [
+        Outcome.FAILED,
+        Outcome.DELETED,
+        Outcome.FAILED,
+        Outcome.DELETED,
+    ]
+    assert "never deletes" in result.outcomes[0].detail
+    assert existing_ids(zk_client, prefix) == {"state", "0012", "2"}
+    assert sorted(_backed_up_paths(tmp_path / "backup.jsonl")) == [f"{parent}/0", f"{parent}/1"]
+    assert plan_prune(selected).counts == {
+        **dict.fromkeys(Outcome.ALL, 0),
+        "would-delete": 2,
+        "failed": 2,
+    }
+
+
+def test_the_dry_run_plan_touches_nothing(zk_client, prefix):
+    reports = create_sessions(zk_client, prefix, range(3))
+    plan = plan_prune(reports)
+    assert [o.action for o in plan.outcomes] == [Outcome.WOULD_DELETE] * 3
+    assert existing_ids(zk_client, prefix) == {"state", "0", "1", "2"}
+
+
+class _RecordingBackup(BackupWriter):
+    """Checks, each time a batch is written, what is on disk and what is still in ZooKeeper."""
+
+    def __init__(self, path: Path, client: KazooClient, prefix: str) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix=prefix)
+        self.client = client
+        self.observations: List[tuple] = []
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        super().write(reports)
+        on_disk = set(_backed_up_paths(self.path))  # read through a separate file descriptor
+        paths = [report.session.path for report in reports]
+        still_there = all(self.client.exists(path) is not None for path in paths)
+        self.observations.append((set(paths) <= on_disk, still_there))
+
+
+def test_each_batch_is_in_the_backup_file_before_its_deletes_are_sent(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(10))
+    backup = _RecordingBackup(tmp_path / "b.jsonl", zk_client, prefix)
+    with backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=4)
+
+    assert backup.observations == [(True, True)] * 3
+    assert result.counts[Outcome.DELETED] == 10
+    entries = {entry.path: entry for entry in read_backup(tmp_path / "b.jsonl").entries}
+    for report in reports:
+        entry = entries[report.session.path]
+        assert (entry.data, entry.version, entry.ctime_ms) == (
+            report.session.data,
+            report.session.version,
+            report.session.ctime_ms,
+        )
+
+
+def test_batches_stay_within_the_op_count_limit(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(2300))
+    sizes: List[int] = []
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=5000, progress=sizes.append)
+    assert sizes == [1000, 1000, 300]
+    assert result.counts[Outcome.DELETED] == 2300
+
+
+def test_batches_stay_well_under_one_megabyte_with_long_paths(zk_client, prefix, tmp_path):
+    # A delete op carries the path, not the data: long paths are what make a multi big.
+    long_prefix = f"{prefix}/{'p' * 2000}"
+    reports = create_sessions(zk_client, long_prefix, range(600), padding=4000)
+    op_bytes = delete_op_bytes(reports[0].session.path)
+    sizes: List[int] = []
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=1000, progress=sizes.append)
+
+    assert result.aborted is None and result.counts[Outcome.DELETED] == 600
+    assert sum(sizes) == 600 and len(sizes) >= 3
+    assert max(sizes) * op_bytes <= MAX_TRANSACTION_BYTES <= 512 * 1024
+    assert existing_ids(zk_client, long_prefix) == {"state"}
+
+
+def test_an_unanswered_transaction_is_verified_and_the_run_stops(
+    zk_client, prefix, tmp_path, monkeypatch
+):
+    # Without the size bound, this multi is over the server's 1 MB limit: the server drops the
+    # connection, so the client never learns the outcome and must look before reporting.
+    monkeypatch.setattr(prune, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
+    long_prefix = f"{prefix}/{'p' * 2000}"
+    big = create_sessions(zk_client, long_prefix, range(600))
+    small = create_sessions(zk_client, prefix, range(5))
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, big + small, backup, batch_size=600)
+
+    assert result.aborted is not None and "ConnectionLoss" in result.aborted
+    assert {(o.action, o.detail) for o in result.outcomes[:600]} == {
+        (
+            Outcome.FAILED,
+            "not deleted: connection to ZooKeeper lost (ConnectionLoss); the znode is intact",
+        )
+    }
+    assert {o.detail for o in result.outcomes[600:]} == {f"not attempted: {result.aborted}"}
+    assert len(existing_ids(zk_client, long_prefix)) == 601
+    assert len(existing_ids(zk_client, prefix)) == 6
+
+
+def test_rerunning_the_same_prune_deletes_nothing_more(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(5))
+    with _backup(tmp_path, prefix, "first.jsonl") as backup:
+        apply_prune(zk_client, reports[:3], backup)
+    with _backup(tmp_path, prefix, "second.jsonl") as backup:
+        again = apply_prune(zk_client, reports[:3], backup)
+    assert [o.action for o in again.outcomes] == [Outcome.SKIPPED_GONE] * 3
+    assert existing_ids(zk_client, prefix) == {"state", "3", "4"}
+
+
+def test_pause_seconds_paces_the_batches(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(6))
+    started = time.monotonic()
+    with _backup(tmp_path, prefix) as backup:
+        apply_prune(zk_client, reports, backup, batch_size=2, pause_seconds=0.4)
+    assert time.monotonic() - started >= 0.8
+
+
+class _BackupThatFailsOnSecondBatch(BackupWriter):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix="livy")
+        self.batches = 0
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        self.batches += 1
+        if self.batches == 2:
+            raise ConfigError(f"cannot write backup {self.path}: No space left on device")
+        super().write(reports)
+
+
+def test_a_backup_that_cannot_be_written_stops_the_deletes(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(6))
+    with _BackupThatFailsOnSecondBatch(tmp_path / "b.jsonl") as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=2)
+
+    assert result.aborted.startswith("backup write failed: cannot write backup")
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.FAILED] * 4
+    assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
+
+
+# --- interruptions --------------------------------------------------------------------------
+
+KILLED_PRUNE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from kazoo.client import KazooClient
+    from tests.session_znodes import read_report
+    from zkjanitor.backup import BackupWriter
+    from zkjanitor.model import SessionType
+    from zkjanitor.prune import apply_prune
+
+    connect, parent, backup_path = sys.argv[1:4]
+    retry = {"max_tries": 3}
+    client = KazooClient(hosts=connect, connection_retry=retry, command_retry=retry)
+    client.start(timeout=15)
+    ids = sorted(int(name) for name in client.get_children(parent) if name.isdigit())
+    reports = [read_report(client, f"{parent}/{i}", SessionType.BATCH, i) for i in ids]
+
+    def die_after_first_batch(done):
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no close(): as a crash or kill -9
+
+    backup = BackupWriter(Path(backup_path), zookeeper=connect, prefix="livy")
+    apply_prune(client, reports, backup, batch_size=7, progress=die_after_first_batch)
+    """
+)
+
+
+def test_a_prune_killed_after_its_first_batch_left_every_deleted_znode_in_the_backup(
+    zk_server, zk_client, prefix, tmp_path
+):
+    reports = create_sessions(zk_client, prefix, range(20), padding=300)
+    parent = type_dir(prefix, SessionType.BATCH)
+    backup_path = tmp_path / "killed.jsonl"
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED_PRUNE, zk_server.connect_string, parent, str(backup_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr.decode()
+
+    remaining = existing_ids(zk_client, prefix) - {"state"}
+    deleted = {r.session.path: r for r in reports if str(r.session.id) not in remaining}
+    assert len(deleted) == 7
+    backup = read_backup(backup_path)
+    entries = {entry.path: entry for entry in backup.entries}
+    assert set(deleted) <= set(entries)
+    assert all(entries[path].data == report.session.data for path, report in deleted.items())
+    assert backup.warnings == []
+
+
+@pytest.fixture
+def own_server() -> Iterator[ZooKeeperServer]:
+    """A server this test may stop and restart without disturbing the shared one."""
+    with ZooKeeperServer() as server:
+        yield server
+
+
+def _client(server: ZooKeeperServer) -> KazooClient:
+    client = KazooClient(
+        hosts=server.connect_string,
+        timeout=4,
+        connection_retry={"max_tries": 2, "delay": 0.1, "max_delay": 0.5},
+        command_retry={"max_tries": 2, "delay": 0.1, "max_delay": 0.5},
+    )
+    client.start(timeout=15)
+    return client
+
+
+def _wait_disconnected(client: KazooClient, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.connected
+
+
+def test_losing_zookeeper_between_batches_stops_and_reports_the_rest_not_attempted(
+    own_server, prefix, tmp_path
+):
+    client = _client(own_server)
+    try:
+        reports = create_sessions(client, prefix, range(9))
+
+        def stop_server_after_first_batch(done: int) -> None:
+            if own_server.running:
+                own_server.stop()
+                _wait_disconnected(client)
+
+        with _backup(tmp_path, prefix) as backup:
+            result = apply_prune(
+                client, reports, backup, batch_size=3, progress=stop_server_after_first_batch
+            )
+    finally:
+        client.stop()
+        client.close()
+
+    assert result.aborted == "connection to ZooKeeper lost"
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 3 + [Outcome.FAILED] * 6
+    assert {o.detail for o in result.outcomes[3:]} == {
+        "not attempted: connection to ZooKeeper lost"
+    }
+    assert _backed_up_paths(tmp_path / "backup.jsonl") == [r.session.path for r in reports[:3]]
+
+    own_server.start()
+    checker = _client(own_server)
+    try:
+        assert existing_ids(checker, prefix) == {"state", "3", "4", "5", "6", "7", "8"}
+    finally:
+        checker.stop()
+        checker.close()

@@ -1,0 +1,334 @@
+"""The prune backup: a JSON Lines file holding every znode prune is about to delete.
+
+Line 1 is a header::
+
+    {"format": "zkjanitor-backup", "format_version": 1, "created": "...Z",
+     "zookeeper": "zk1:2181/apps", "prefix": "livy", "tool_version": "0.1.0"}
+
+and each further line one znode: ``path``, ``type``, ``id``, ``data_b64`` (the
+raw bytes, base64), ``ctime`` and ``mtime`` (ms since the epoch), ``created``
+and ``modified`` (the same instants in ISO-8601), ``version`` (the znode's data
+version), ``verdict`` and ``reason``. The file is created with mode 0600 (the
+data may hold secrets) and never overwrites an existing file.
+
+A prune writes and fsyncs a batch's lines before it sends that batch's deletes,
+so a prune killed mid-write can leave a torn last line, but that line never
+describes a deleted znode: :func:`read_backup` ignores it with a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Type, TypeVar
+
+import zkjanitor
+from zkjanitor.errors import ConfigError
+from zkjanitor.model import SessionReport
+
+FORMAT = "zkjanitor-backup"
+FORMAT_VERSION = 1
+FILE_MODE = 0o600
+REQUIRED_ENTRY_FIELDS = ("path", "data_b64", "ctime", "mtime", "version")
+"""The fields the contract promises; on read type, id, verdict and reason are optional."""
+
+
+class BackupEntry(NamedTuple):
+    """One znode as recorded in a backup. ``data`` is the exact bytes it held."""
+
+    path: str
+    data: bytes
+    ctime_ms: int
+    mtime_ms: int
+    version: int
+    type: Optional[str] = None
+    id: Optional[int] = None
+    verdict: Optional[str] = None
+    reason: Optional[str] = None
+
+
+class Backup(NamedTuple):
+    """A parsed backup: its header, its znodes in file order, and warnings for the user."""
+
+    header: Dict[str, Any]
+    entries: List[BackupEntry]
+    warnings: List[str]
+
+
+def default_backup_path(directory: Path, now: datetime) -> Path:
+    """``directory/zkjanitor-backup-YYYYmmddTHHMMSSZ.jsonl`` for ``now`` (converted to UTC)."""
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return directory / f"zkjanitor-backup-{stamp}.jsonl"
+
+
+def connect_string_without_credentials(connect: str) -> str:
+    """Drop any ``user:secret@`` in front of each host of a connect string; keep the chroot."""
+    hosts, slash, chroot = connect.partition("/")
+    return ",".join(host.rpartition("@")[2] for host in hosts.split(",")) + slash + chroot
+
+
+def _iso_utc(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000.0, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _entry_line(report: SessionReport) -> bytes:
+    session = report.session
+    record = {
+        "path": session.path,
+        "type": session.type.value,
+        "id": session.id,
+        "data_b64": base64.b64encode(session.data).decode("ascii"),
+        "ctime": session.ctime_ms,
+        "mtime": session.mtime_ms,
+        "created": _iso_utc(session.ctime_ms),
+        "modified": _iso_utc(session.mtime_ms),
+        "version": session.version,
+        "verdict": report.verdict.value,
+        "reason": report.reason,
+    }
+    return json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+_Writer = TypeVar("_Writer", bound="BackupWriter")
+
+
+class BackupWriter:
+    """Creates a new backup file and appends znodes to it, durably.
+
+    Raises :class:`ConfigError` (one line, naming the file) when the file cannot
+    be created or written; after a failed write every later write fails too, so
+    the file never has a torn line followed by more lines.
+    """
+
+    def __init__(self, path: Path, *, zookeeper: str, prefix: str) -> None:
+        self.path = Path(path)
+        self._failure: Optional[str] = None
+        try:
+            descriptor = os.open(
+                self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE
+            )
+        except FileExistsError:
+            raise ConfigError(
+                f"cannot write backup {self.path}: it already exists "
+                "(zkjanitor never overwrites a backup); choose another --backup path"
+            ) from None
+        except OSError as error:
+            raise ConfigError(self._message(error)) from None
+        self._file = os.fdopen(descriptor, "wb")
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": _iso_utc(int(time.time() * 1000)),
+            "zookeeper": connect_string_without_credentials(zookeeper),
+            "prefix": prefix,
+            "tool_version": zkjanitor.__version__,
+        }
+        try:
+            # The umask may only have narrowed the mode; make it exactly 0600.
+            os.fchmod(descriptor, FILE_MODE)
+            self._append(json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n")
+            self._sync_directory()
+        except (ConfigError, OSError) as error:
+            # Nothing was deleted yet and O_EXCL made the file ours: remove the stub.
+            self._file.close()
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            if isinstance(error, ConfigError):
+                raise
+            raise ConfigError(self._message(error)) from None
+
+    def _message(self, error: OSError) -> str:
+        reason = error.strerror or type(error).__name__
+        return f"cannot write backup {self.path}: {reason}; choose another --backup path"
+
+    def _append(self, payload: bytes) -> None:
+        """Write, flush and fsync ``payload``; remember a failure and refuse later writes."""
+        if self._failure is not None:
+            raise ConfigError(self._failure)
+        try:
+            self._file.write(payload)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            self._failure = self._message(error)
+            raise ConfigError(self._failure) from None
+
+    def _sync_directory(self) -> None:
+        """Make the new file's directory entry durable too."""
+        directory = os.open(self.path.parent, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        """Append one line per report's znode; returns only once they are on disk."""
+        self._append(b"".join(_entry_line(report) for report in reports))
+
+    def close(self) -> None:
+        """Flush, fsync and close the file; idempotent."""
+        if self._file.closed:
+            return
+        try:
+            if self._failure is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        except OSError as error:
+            raise ConfigError(self._message(error)) from None
+        finally:
+            self._file.close()
+
+    def __enter__(self: _Writer) -> _Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+
+class _LineError(Exception):
+    """A problem with one line of a backup; ``read_backup`` adds the file and line number."""
+
+
+def _validate_path(path: Any) -> str:
+    if not isinstance(path, str):
+        raise _LineError("path is not a string")
+    parts = path.split("/")
+    if (
+        not path.startswith("/")
+        or path == "/"
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in parts[1:])
+    ):
+        raise _LineError(f"path {path!r} is not an absolute ZooKeeper path like /livy/v1/batch/12")
+    return path
+
+
+def _integer(record: Dict[str, Any], field: str) -> int:
+    value = record[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _LineError(f"{field} is not a non-negative integer")
+    return value
+
+
+def _optional(record: Dict[str, Any], field: str, kind: type) -> Any:
+    value = record.get(field)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+        raise _LineError(f"{field} is not a {kind.__name__}")
+    return value
+
+
+def _parse_entry(record: Any) -> BackupEntry:
+    if not isinstance(record, dict):
+        raise _LineError("not a JSON object")
+    missing = [field for field in REQUIRED_ENTRY_FIELDS if field not in record]
+    if missing:
+        raise _LineError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    path = _validate_path(record["path"])
+    encoded = record["data_b64"]
+    if not isinstance(encoded, str):
+        raise _LineError("data_b64 is not a string")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _LineError("data_b64 is not valid base64") from None
+    return BackupEntry(
+        path=path,
+        data=data,
+        ctime_ms=_integer(record, "ctime"),
+        mtime_ms=_integer(record, "mtime"),
+        version=_integer(record, "version"),
+        type=_optional(record, "type", str),
+        id=_optional(record, "id", int),
+        verdict=_optional(record, "verdict", str),
+        reason=_optional(record, "reason", str),
+    )
+
+
+def _parse_header(record: Any) -> Dict[str, Any]:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise _LineError(f'not a zkjanitor backup header (expected "format": "{FORMAT}")')
+    version = record.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _LineError(
+            f"format_version {version!r} is not supported "
+            f"(this zkjanitor reads version {FORMAT_VERSION})"
+        )
+    return record
+
+
+def _json(line: bytes) -> Any:
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _LineError("not UTF-8") from None
+    except ValueError as error:
+        raise _LineError(f"not valid JSON ({error})") from None
+
+
+def read_backup(path: Path) -> Backup:
+    """Read and strictly validate a backup written by :class:`BackupWriter`.
+
+    Raises :class:`ConfigError` naming the file and line for a missing file,
+    a missing or foreign header, a line that is not a JSON object, a missing or
+    ill-typed field, bad base64, a path that is not absolute, or a path listed
+    twice. Blank lines are ignored. A last line with no newline that is not
+    valid JSON is a write torn by a killed prune; it is ignored with a warning,
+    because prune deletes a znode only after its line is complete on disk.
+    """
+    try:
+        content = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read backup {path}: {error.strerror or type(error).__name__}"
+        ) from None
+    lines = content.split(b"\n")
+    # A file written completely ends with a newline, so its last element is b"".
+    torn_candidate = len(lines) if lines[-1].strip() else None
+
+    header: Optional[Dict[str, Any]] = None
+    entries: List[BackupEntry] = []
+    warnings: List[str] = []
+    first_line_of: Dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            try:
+                record = _json(line)
+            except _LineError:
+                if number == torn_candidate and header is not None:
+                    warnings.append(
+                        f"{path} line {number} is incomplete "
+                        "(a prune was interrupted while writing it); "
+                        "ignored: prune never deletes a znode before its backup line is complete"
+                    )
+                    continue
+                raise
+            if header is None:
+                header = _parse_header(record)
+                continue
+            entry = _parse_entry(record)
+            if entry.path in first_line_of:
+                raise _LineError(
+                    f"duplicate path {entry.path} (first on line {first_line_of[entry.path]})"
+                )
+            first_line_of[entry.path] = number
+            entries.append(entry)
+        except _LineError as error:
+            raise ConfigError(f"{path} line {number}: {error}") from None
+    if header is None:
+        raise ConfigError(f"{path} is empty: not a zkjanitor backup")
+    return Backup(header, entries, warnings)
