@@ -1,0 +1,47 @@
+"""The AppStateSource interface: per-item answers, the default bulk query, the context manager."""
+
+from __future__ import annotations
+
+from typing import List
+
+from zkjanitor.model import AppRecord, Lookup, LookupStatus
+from zkjanitor.sources.base import AppQuery, AppStateSource
+
+
+class DictSource(AppStateSource):
+    """A source that knows apps by id and records how it was used."""
+
+    name = "dict"
+
+    def __init__(self, states: dict) -> None:
+        self.states = states
+        self.asked: List[AppQuery] = []
+        self.closed = False
+
+    def lookup(self, query: AppQuery) -> Lookup:
+        self.asked.append(query)
+        if query.app_id in self.states:
+            return Lookup(LookupStatus.FOUND, AppRecord(query.app_id, self.states[query.app_id]))
+        return Lookup(LookupStatus.NOT_FOUND)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_default_lookup_many_answers_each_query_in_order():
+    source = DictSource({"a": "RUNNING"})
+    queries = [AppQuery("b", "tag-b"), AppQuery("a", "tag-a"), AppQuery(None, "tag-c")]
+    answers = source.lookup_many(queries)
+    assert [answer.status for answer in answers] == [
+        LookupStatus.NOT_FOUND,
+        LookupStatus.FOUND,
+        LookupStatus.NOT_FOUND,
+    ]
+    assert answers[1].record.state == "RUNNING"
+    assert source.asked == queries
+
+
+def test_context_manager_closes_the_source():
+    with DictSource({}) as source:
+        assert not source.closed
+    assert source.closed

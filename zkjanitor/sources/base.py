@@ -1,0 +1,54 @@
+"""The interface every application-state source implements (YARN today).
+
+Modelled on pip-audit's vulnerability service: one abstract source answers a
+per-item query, and a bulk query that sources override with something cheaper
+than asking item by item. A Spark History Server, Livy or Kubernetes source
+plugs in by subclassing :class:`AppStateSource`.
+
+The contract of an answer:
+
+* ``Lookup(FOUND, record)`` or ``Lookup(NOT_FOUND)`` only when the source is
+  reachable, answering, and really has (or has no) such application;
+* ``Lookup(UNKNOWN, detail=<an UNKNOWN reason of model.REASONS>)`` when it
+  cannot say for one item;
+* raise :class:`~zkjanitor.errors.SourceUnavailable` (one actionable line, no
+  credentials) when the source cannot be reached or refuses us at all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import List, NamedTuple, Optional, Sequence
+
+from zkjanitor.model import Lookup
+
+
+class AppQuery(NamedTuple):
+    """What a Livy session knows about its application: the id (may be null) and the tag."""
+
+    app_id: Optional[str]
+    app_tag: Optional[str]
+
+
+class AppStateSource(ABC):
+    """Answers "does this session's application still exist, and in what state?"."""
+
+    name: str
+    """Short identifier used in logs and messages, e.g. ``"yarn"``."""
+
+    @abstractmethod
+    def lookup(self, query: AppQuery) -> Lookup:
+        """The answer for one session (see the module docstring for the contract)."""
+
+    def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
+        """One answer per query, in order; sources override this with a bulk query."""
+        return [self.lookup(query) for query in queries]
+
+    def close(self) -> None:
+        """Release connections; the default holds none."""
+
+    def __enter__(self) -> "AppStateSource":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
