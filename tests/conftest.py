@@ -61,3 +61,22 @@ def old_zk_client(old_zk_server: ZooKeeperServer) -> Iterator[KazooClient]:
 def prefix() -> str:
     """A Livy key prefix unique to this test (Livy allows '/' inside a prefix)."""
     return f"t{uuid.uuid4().hex[:10]}/livy"
+
+
+@pytest.fixture
+def yarn_rm():
+    """An ACTIVE ResourceManager double that remembers the last 1000 finished apps (Hadoop 3)."""
+    from zkjanitor.testing.yarn_double import YarnDouble
+
+    with YarnDouble(max_completed_apps=1000) as rm:
+        yield rm
+
+
+@pytest.fixture
+def yarn_standby(yarn_rm):
+    """A STANDBY ResourceManager double that redirects to ``yarn_rm``."""
+    from zkjanitor.testing.yarn_double import YarnDouble
+
+    with YarnDouble(ha_state="STANDBY") as standby:
+        standby.set_active(yarn_rm)
+        yield standby

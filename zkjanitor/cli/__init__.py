@@ -1,13 +1,81 @@
-"""The ``zkjanitor`` command line: thin click commands over the library modules."""
+"""The ``zkjanitor`` command line: thin click commands over the library modules.
+
+Every failure a user can act on ends as one line on stderr and the contract's
+exit code; a traceback is shown only with ``ZKJANITOR_DEBUG=1``.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any, Optional
+
 import click
+from kazoo.exceptions import KazooException
 
 from zkjanitor import __version__
+from zkjanitor.cli.common import EXIT_INTERNAL, default_map_for, load_config_file
+from zkjanitor.errors import EXIT_UNREACHABLE, EXIT_USAGE, ZkJanitorError
+from zkjanitor.zk.client import describe
 
 
-@click.group()
-@click.version_option(__version__, prog_name="zkjanitor")
+class ZkJanitorGroup(click.Group):
+    """Loads ``--config`` into click's default_map, maps errors to one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            path = ctx.params.get("config")
+            if path is not None:
+                ctx.default_map = default_map_for(load_config_file(path), self.commands, path)
+            code = super().invoke(ctx)
+        except click.exceptions.Abort:
+            click.echo("zkjanitor: aborted; nothing was changed", err=True)
+            code = EXIT_USAGE
+        except ZkJanitorError as exc:
+            click.echo(f"zkjanitor: error: {exc}", err=True)
+            code = exc.exit_code
+        except KazooException as exc:
+            click.echo(f"zkjanitor: error: lost ZooKeeper during the run ({describe(exc)}); "
+                       "check the ensemble and run again", err=True)
+            code = EXIT_UNREACHABLE
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:  # the last line of defence: never a bare traceback
+            if os.environ.get("ZKJANITOR_DEBUG"):
+                raise
+            click.echo(f"zkjanitor: internal error: {describe(exc)} "
+                       "(set ZKJANITOR_DEBUG=1 for a traceback, and please report it)", err=True)
+            code = EXIT_INTERNAL
+        ctx.exit(code or 0)
+
+
+@click.group(cls=ZkJanitorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="zkjanitor")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_CONFIG",
+              metavar="FILE", help="TOML file with default option values (see docs/configuration.md).")
+def cli(config: Optional[Path]) -> None:
+    """Keep Apache Livy's ZooKeeper session-recovery store clean.
+
+    zkjanitor decodes every Livy session znode, asks YARN whether its application
+    is still alive, and classifies it live, stale, unknown or corrupt. `scan`
+    reports, `prune` deletes stale sessions (dry run unless --apply, with a
+    backup), `restore` undoes a prune, and `check` gates CI and cron.
+    """
+
+
+def _register_commands() -> None:
+    from zkjanitor.cli.check import check
+    from zkjanitor.cli.prune import prune
+    from zkjanitor.cli.restore import restore
+    from zkjanitor.cli.scan import scan
+
+    for command in (scan, prune, check, restore):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
 def main() -> None:
-    """Keep Apache Livy's ZooKeeper session-recovery store clean."""
+    """Console-script entry point."""
+    cli(prog_name="zkjanitor")

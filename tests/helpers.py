@@ -1,0 +1,36 @@
+"""Small helpers shared by the CLI tests."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+from click.testing import CliRunner, Result
+
+from zkjanitor.cli import cli
+from zkjanitor.testing.zkserver import free_port
+
+# Variables that would leak the developer's own setup into a test run.
+_ISOLATED_ENV = {
+    name: None
+    for name in (
+        "ZKJANITOR_ZK", "ZKJANITOR_PREFIX", "ZKJANITOR_YARN", "ZKJANITOR_LIVY_CONF", "ZKJANITOR_METRICS_FILE",
+        "ZKJANITOR_CONFIG", "ZKJANITOR_YARN_AUTH", "ZKJANITOR_YARN_USER", "ZKJANITOR_YARN_PASSWORD",
+    )
+}
+
+
+def run_cli(args: Sequence[str], env: Optional[Mapping[str, Optional[str]]] = None, input: Optional[str] = None) -> Result:
+    """Run the real click command in-process; stdout and stderr are kept apart."""
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), env={**_ISOLATED_ENV, **(env or {})}, input=input, catch_exceptions=False)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    return free_port()
+
+
+def seeded_expectations(scenario, znodes) -> dict:
+    """The scenario's expected (verdict, reason) for the session znodes actually seeded."""
+    keys = {(z.type, int(z.name)) for z in znodes if z.name.isdigit()}
+    return {key: value for key, value in scenario.expected.items() if key in keys}

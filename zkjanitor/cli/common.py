@@ -1,0 +1,330 @@
+"""What every command shares: options, settings resolution, errors, output streams.
+
+Precedence (contract): command-line option > environment variable > config file
+(``--config``) > ``--livy-conf`` > built-in default. click resolves the first
+three (the config file feeds click's ``default_map``); :func:`resolve_settings`
+adds the last two.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from zkjanitor.classify import Policy
+from zkjanitor.errors import ConfigError, ZkJanitorError
+from zkjanitor.metrics import MetricSet, add_run_metrics, write_atomically
+from zkjanitor.livyconf import LivyConf, load_livy_conf
+from zkjanitor.model import SessionType
+from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
+from zkjanitor.units import parse_duration
+from zkjanitor.zk.client import ZkOptions, validate_connect_string
+
+DEFAULT_ZK = "127.0.0.1:2181"
+EXIT_INTERNAL = 70
+DEFAULT_PREFIX = "livy"
+YARN_PASSWORD_ENV = "ZKJANITOR_YARN_PASSWORD"
+
+
+class Settings(NamedTuple):
+    """Fully resolved settings shared by every command."""
+
+    zk: ZkOptions
+    prefix: str
+    yarn_urls: Tuple[str, ...]
+    yarn_auth: YarnAuth
+    yarn_timeout: float
+    types: Tuple[SessionType, ...]
+    output_format: str
+    metrics_file: Optional[Path]
+    policy: Policy
+    livy_conf: Optional[LivyConf]
+    verbosity: int = 0
+
+    def app_source(self) -> Optional[YarnSource]:
+        """The configured application-state source, or None when there is none."""
+        if not self.yarn_urls:
+            return None
+        return YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout)
+
+
+class DurationType(click.ParamType):
+    """``90m``, ``12h``, ``1d``, ``2w`` -> seconds (float)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CommaList(click.ParamType):
+    """A repeatable option whose environment variable is comma-separated."""
+
+    name = "url"
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [part.strip() for part in rv.split(",") if part.strip()]
+
+
+DURATION = DurationType()
+
+
+def store_options(func: Callable) -> Callable:
+    """The options every command accepts (contract: after the command name)."""
+    options = [
+        click.option("--zk", "zk", envvar="ZKJANITOR_ZK", metavar="CONNECT",
+                     help=f"ZooKeeper connect string host:port[,host:port...][/chroot]  [default: {DEFAULT_ZK}]"),
+        click.option("--prefix", envvar="ZKJANITOR_PREFIX", metavar="PREFIX",
+                     help="Livy's livy.server.recovery.zk-state-store.key-prefix  [default: livy]"),
+        click.option("--yarn", "yarn", multiple=True, type=CommaList(), envvar="ZKJANITOR_YARN", metavar="URL",
+                     help="ResourceManager base URL, e.g. http://rm1:8088; repeat for an HA pair."),
+        click.option("--yarn-auth", type=click.Choice(["none", "simple", "basic", "kerberos"]),
+                     envvar="ZKJANITOR_YARN_AUTH", default="none", show_default=True,
+                     help="How to authenticate to YARN: simple adds ?user.name=, basic reads the "
+                          f"password from ${YARN_PASSWORD_ENV}, kerberos uses SPNEGO."),
+        click.option("--yarn-user", envvar="ZKJANITOR_YARN_USER", metavar="USER",
+                     help="User for --yarn-auth simple or basic."),
+        click.option("--livy-conf", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_LIVY_CONF",
+                     metavar="FILE", help="Read the ZooKeeper URL, prefix and timeouts from Livy's livy.conf."),
+        click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+                     show_default=True, help="table for people; json: one JSON document on stdout."),
+        click.option("--type", "session_type", type=click.Choice(["batch", "interactive", "all"]), default="all",
+                     show_default=True, help="Which session type."),
+        click.option("--grace", type=DURATION, default="10m", show_default=True,
+                     help="Sessions younger than this are never stale (Livy waits up to 120s for YARN)."),
+        click.option("--timeout", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
+                     metavar="SECONDS", help="Connect/request timeout for ZooKeeper and YARN."),
+        click.option("-v", "--verbose", "verbose", count=True, help="Log what zkjanitor does to stderr (-vv: debug)."),
+        click.option("-q", "--quiet", is_flag=True, help="Print no warnings, only errors."),
+        click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
+                     envvar="ZKJANITOR_METRICS_FILE", metavar="PATH",
+                     help="Also write Prometheus text-format metrics here (atomically)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve_settings(
+    *,
+    zk: Optional[str],
+    prefix: Optional[str],
+    yarn: Sequence[str],
+    yarn_auth: str,
+    yarn_user: Optional[str],
+    livy_conf: Optional[Path],
+    output_format: str,
+    session_type: str,
+    grace: float,
+    timeout: float,
+    metrics_file: Optional[Path],
+    verbose: int = 0,
+    quiet: bool = False,
+) -> Settings:
+    """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
+    conf = load_livy_conf(livy_conf) if livy_conf else None
+    connect = zk or (conf.zookeeper_url if conf else None) or DEFAULT_ZK
+    resolved_prefix = prefix or (conf.key_prefix if conf else None) or DEFAULT_PREFIX
+    if not resolved_prefix.strip("/"):
+        raise ConfigError(f"invalid --prefix {prefix!r}: give Livy's key prefix, e.g. livy")
+    types = tuple(SessionType) if session_type == "all" else (SessionType(session_type),)
+    return Settings(
+        zk=ZkOptions(connect=validate_connect_string(connect), timeout=timeout),
+        prefix=resolved_prefix.strip("/"),
+        yarn_urls=tuple(validate_urls(yarn)) if yarn else (),
+        yarn_auth=_yarn_auth(yarn_auth, yarn_user),
+        yarn_timeout=timeout,
+        types=types,
+        output_format=output_format,
+        metrics_file=metrics_file,
+        policy=Policy(grace_seconds=grace),
+        livy_conf=conf,
+        verbosity=-1 if quiet else verbose,
+    )
+
+
+def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
+    if kind in ("simple", "basic") and not user:
+        raise ConfigError(f"--yarn-auth {kind} needs --yarn-user (or ZKJANITOR_YARN_USER)")
+    password = None
+    if kind == "basic":
+        password = os.environ.get(YARN_PASSWORD_ENV)
+        if not password:
+            raise ConfigError(f"--yarn-auth basic reads the password from ${YARN_PASSWORD_ENV}, which is not set")
+    return YarnAuth(kind=kind, user=user, password=password)
+
+
+def settings_from(kwargs: Dict[str, Any]) -> Settings:
+    """Pop the shared options out of a command's kwargs and resolve them."""
+    names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
+             "session_type", "grace", "timeout", "metrics_file", "verbose", "quiet")
+    settings = resolve_settings(**{name: kwargs.pop(name) for name in names})
+    configure_logging(settings.verbosity)
+    return settings
+
+
+def configure_logging(verbosity: int) -> None:
+    """-v logs zkjanitor's steps, -vv also kazoo's; default and -q log nothing below warnings."""
+    level = {1: logging.INFO, 2: logging.DEBUG}.get(min(verbosity, 2), logging.ERROR)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("kazoo").setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
+    global _QUIET
+    _QUIET = verbosity < 0
+
+
+def stderr_console() -> Console:
+    """Progress, warnings and logs go here, never to stdout."""
+    return Console(stderr=True, no_color=_no_color(), highlight=False)
+
+
+def stdout_console() -> Console:
+    return Console(no_color=_no_color(), highlight=False, soft_wrap=False)
+
+
+def _no_color() -> bool:
+    return "NO_COLOR" in os.environ
+
+
+_QUIET = False
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, unless --quiet."""
+    if _QUIET:
+        return
+    stderr_console().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Optional[Callable[[int, int], None]]]:
+    """A transient progress bar on stderr, as a ``(done, total)`` callback.
+
+    None when stderr is not a terminal, so cron logs and pipes stay clean.
+    """
+    console = stderr_console()
+    if not console.is_terminal:
+        yield None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def abort_if_not_confirmed(prompt: str, yes: bool) -> None:
+    """Ask on a terminal; refuse (exit 2) when stdin is not one and --yes was not given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfigError("refusing to --apply without confirmation: stdin is not a terminal; add --yes")
+    if not click.confirm(prompt, default=False, err=True):
+        raise click.Abort()
+
+
+def load_config_file(path: Path) -> Dict[str, Any]:
+    """Read a TOML config file into click's ``default_map`` shape.
+
+    Top-level keys apply to every command; ``[scan]``, ``[prune]``, ``[check]``
+    and ``[restore]`` tables apply to one. Keys are option names without
+    dashes' leading ``--`` (``older-than`` or ``older_than``).
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on older Pythons only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return document
+
+
+def default_map_for(document: Dict[str, Any], commands: Dict[str, click.Command], path: Path) -> Dict[str, Any]:
+    """Check a config document against the commands' options; build click's default_map."""
+    shared = {k: v for k, v in document.items() if not isinstance(v, dict)}
+    unknown_tables = [k for k, v in document.items() if isinstance(v, dict) and k not in commands]
+    if unknown_tables:
+        raise ConfigError(f"{path}: unknown section [{unknown_tables[0]}]; use one of {', '.join(sorted(commands))}")
+    result: Dict[str, Any] = {}
+    for name, command in commands.items():
+        params = {p.name: p for p in command.params if isinstance(p, click.Option)}
+        section = {**shared, **document.get(name, {})}
+        values: Dict[str, Any] = {}
+        for key, value in section.items():
+            param_name = _param_name(key, params)
+            if param_name is None:
+                if key in shared and key not in document.get(name, {}):
+                    continue  # a shared key that this command does not take
+                raise ConfigError(f"{path}: unknown setting {key!r} in [{name}]")
+            values[param_name] = list(value) if isinstance(value, list) else value
+        result[name] = values
+    unknown_shared = [k for k in shared if not any(_param_name(k, {p.name: p for p in c.params}) for c in commands.values())]
+    if unknown_shared:
+        raise ConfigError(f"{path}: unknown setting {unknown_shared[0]!r}")
+    return result
+
+
+def _param_name(key: str, params: Dict[str, click.Parameter]) -> Optional[str]:
+    wanted = key.replace("-", "_")
+    if wanted in params:
+        return wanted
+    for name, param in params.items():
+        if any(opt.lstrip("-").replace("-", "_") == wanted for opt in param.opts):
+            return name
+    return None
+
+
+def command_examples(*lines: str) -> str:
+    """Format an Examples section for a command's --help (kept verbatim by click)."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return f"\n\n\b\nExamples:\n{body}"
+
+
+def pass_settings(func: Callable) -> Callable:
+    """Resolve the shared options into ``settings``; record the run in ``--metrics-file``.
+
+    The command gets ``settings`` and ``metrics`` (a MetricSet, or None without
+    --metrics-file) and returns its exit code. The metrics file is written even
+    when the command fails, so an alert can fire on a non-zero exit code.
+    """
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> int:
+        settings = settings_from(kwargs)
+        metrics = MetricSet() if settings.metrics_file else None
+        started = time.time()
+        code = EXIT_INTERNAL
+        try:
+            code = func(settings=settings, metrics=metrics, **kwargs)
+            return code
+        except ZkJanitorError as exc:
+            code = exc.exit_code
+            raise
+        finally:
+            if metrics is not None and settings.metrics_file is not None:
+                finished = time.time()
+                add_run_metrics(metrics, click.get_current_context().info_name or "zkjanitor",
+                                finished_at=finished, duration=finished - started, exit_code=code)
+                write_atomically(settings.metrics_file, metrics.render())
+
+    return wrapper

@@ -1,0 +1,79 @@
+"""``zkjanitor scan``: report on every session; never writes to ZooKeeper."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import click
+
+from zkjanitor.cli.common import (
+    Settings,
+    command_examples,
+    pass_settings,
+    progress_bar,
+    stdout_console,
+    store_options,
+    warn,
+)
+from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
+from zkjanitor.inventory import read_inventory
+from zkjanitor.metrics import MetricSet, add_store_metrics
+from zkjanitor.model import Verdict
+from zkjanitor.render import json as json_render
+from zkjanitor.render.table import render_scan
+from zkjanitor.scan import ScanResult, classify_inventory, store_warnings, summarize
+from zkjanitor.zk.client import connected
+
+SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
+
+
+def run_scan(settings: Settings, client) -> ScanResult:
+    """Read the store (with a progress bar on a terminal) and classify every session."""
+    with progress_bar("reading session znodes") as progress:
+        inventory = read_inventory(client, settings.prefix, settings.types, progress=progress)
+    source = settings.app_source()
+    try:
+        return classify_inventory(inventory, source, policy=settings.policy)
+    finally:
+        if source is not None:
+            source.close()
+
+
+@click.command(
+    epilog=command_examples(
+        "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088",
+        "zkjanitor scan --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088 --show stale",
+        "zkjanitor scan --format json | jq '.summary'",
+    )
+)
+@store_options
+@click.option("--show", "show", multiple=True, type=click.Choice(SHOW_CHOICES),
+              help="List the sessions with this verdict (repeatable; 'all' for every one). "
+                   "JSON lists all sessions unless --show narrows them.")
+@click.option("--utc", is_flag=True, help="Show times in UTC instead of the local time zone.")
+@pass_settings
+def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...], utc: bool) -> int:
+    """Decode and classify every Livy session znode; print a report.
+
+    Each session is live, stale, unknown or corrupt (see docs/concepts.md).
+    Exit 0 on success, 3 when ZooKeeper or YARN cannot be reached.
+    """
+    with connected(settings.zk) as client:
+        result = run_scan(settings, client)
+    summary = summarize(result.reports, settings.types)
+    if metrics is not None:
+        add_store_metrics(metrics, result, summary)
+    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls))
+    wanted = {v for v in Verdict} if "all" in show or (not show and settings.output_format == "json") else {
+        Verdict(v) for v in show
+    }
+    shown = sorted((r for r in result.reports if r.verdict in wanted), key=lambda r: (r.session.type.value, r.session.id))
+    for message in warnings:
+        warn(message)
+    if settings.output_format == "json":
+        document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown, warnings=warnings)
+        click.echo(json_render.dumps(document))
+    else:
+        render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
+                    show_requested=bool(show), utc=utc)
+    return EXIT_UNREACHABLE if result.source_error else EXIT_OK

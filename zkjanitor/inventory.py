@@ -1,0 +1,120 @@
+"""Reading a Livy state store out of ZooKeeper: every session znode, decoded.
+
+Layout (livy-state-store.md §0): ``/<prefix>/v1/<batch|interactive>/<id>`` plus a
+``state`` child holding ``{"nextSessionId": N}``. Non-numeric children are not
+sessions; they are reported and never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from zkjanitor.decoder import decode_counter, decode_session, session_id_from_name
+from zkjanitor.errors import StoreNotFound
+from zkjanitor.model import Session, SessionType
+from zkjanitor.zk.reader import read_children
+
+COUNTER_NODE = "state"
+
+
+class ParentInfo(NamedTuple):
+    """One ``/<prefix>/v1/<type>`` parent and what is beside the sessions in it."""
+
+    type: SessionType
+    path: str
+    exists: bool
+    num_children: int = 0
+    children_reply_bytes: int = 0
+    counter: Optional[int] = None
+    other_children: Tuple[str, ...] = ()
+
+
+class Inventory(NamedTuple):
+    """Everything read from the store in one pass."""
+
+    prefix: str
+    sessions: List[Session]
+    parents: Dict[SessionType, ParentInfo]
+    unreadable: List[Tuple[str, str]]
+    read_method: str
+
+
+def store_root(prefix: str) -> str:
+    """``"livy"`` -> ``"/livy"`` (Livy uses the prefix verbatim, '/' allowed inside)."""
+    return "/" + prefix.strip("/")
+
+
+def parent_path(prefix: str, session_type: SessionType) -> str:
+    return f"{store_root(prefix)}/v1/{session_type.value}"
+
+
+def children_reply_bytes(names: Sequence[str]) -> int:
+    """Size of ZooKeeper's getChildren reply for these names (Java clients cap it at 1 MB)."""
+    return 4 + sum(4 + len(name.encode("utf-8")) for name in names)
+
+
+def read_inventory(
+    client: KazooClient,
+    prefix: str,
+    types: Sequence[SessionType],
+    *,
+    read_method: str = "auto",
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Inventory:
+    """List and read every session znode of the given types.
+
+    Raises :class:`StoreNotFound` when ``/<prefix>`` does not exist at all.
+    ``progress(done, total)`` is called as session znodes are read.
+    """
+    root = store_root(prefix)
+    if client.exists(root) is None:
+        chroot = client.chroot or "(no chroot)"
+        raise StoreNotFound(
+            f"no Livy state store at {root} (chroot {chroot}): check --prefix "
+            "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"
+        )
+    parents: Dict[SessionType, ParentInfo] = {}
+    to_read: List[Tuple[SessionType, str, List[str]]] = []
+    for session_type in types:
+        path = parent_path(prefix, session_type)
+        try:
+            names = client.get_children(path)
+        except NoNodeError:
+            parents[session_type] = ParentInfo(session_type, path, exists=False)
+            continue
+        session_names = [name for name in names if session_id_from_name(name) is not None]
+        others = tuple(sorted(n for n in names if n != COUNTER_NODE and session_id_from_name(n) is None))
+        parents[session_type] = ParentInfo(
+            session_type,
+            path,
+            exists=True,
+            num_children=len(names),
+            children_reply_bytes=children_reply_bytes(names),
+            counter=_read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names else None,
+            other_children=others,
+        )
+        to_read.append((session_type, path, session_names))
+
+    total = sum(len(names) for _, _, names in to_read)
+    sessions: List[Session] = []
+    unreadable: List[Tuple[str, str]] = []
+    method_used = read_method
+    for session_type, path, names in to_read:
+        done_before = len(sessions) + len(unreadable)
+        report = (lambda n, base=done_before: progress(base + n, total)) if progress else None
+        result = read_children(client, path, names, method=read_method, progress=report)
+        method_used = result.method
+        sessions.extend(decode_session(session_type, znode) for znode in result.znodes)
+        unreadable.extend(result.errors)
+    return Inventory(prefix, sessions, parents, unreadable, method_used)
+
+
+def _read_counter(client: KazooClient, path: str) -> Optional[int]:
+    try:
+        data, _ = client.get(path)
+    except NoNodeError:
+        return None
+    return decode_counter(data)

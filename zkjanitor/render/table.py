@@ -1,0 +1,129 @@
+"""Human output (``--format table``) with rich: summaries first, details on request."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.scan import ScanResult, Summary
+from zkjanitor.units import format_duration, format_size
+
+VERDICT_STYLE = {
+    Verdict.LIVE: "green",
+    Verdict.STALE: "yellow",
+    Verdict.UNKNOWN: "magenta",
+    Verdict.CORRUPT: "red",
+}
+
+
+def timestamp(ms: Optional[int], utc: bool) -> str:
+    """A znode or app time for people: local time zone unless ``utc``."""
+    if ms is None:
+        return "-"
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if not utc:
+        moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def summary_table(summary: Summary, title: Optional[str] = None) -> Table:
+    """Sessions by type and verdict, with bytes."""
+    table = Table(title=title, title_justify="left", show_footer=len(summary.by_type_verdict) > 1)
+    table.add_column("type", footer="total")
+    for verdict in Verdict:
+        table.add_column(
+            verdict.value,
+            justify="right",
+            style=VERDICT_STYLE[verdict],
+            footer=f"{summary.by_verdict[verdict]:,}",
+        )
+    table.add_column("sessions", justify="right", footer=f"{summary.sessions:,}")
+    table.add_column("bytes", justify="right", footer=format_size(summary.bytes))
+    for session_type, counts in summary.by_type_verdict.items():
+        table.add_row(
+            session_type.value,
+            *(f"{counts[v]:,}" for v in Verdict),
+            f"{sum(counts.values()):,}",
+            format_size(summary.bytes_by_type[session_type]),
+        )
+    return table
+
+
+def sessions_table(reports: Sequence[SessionReport], *, utc: bool, action_of=None) -> Table:
+    """One row per session; ``action_of(report)`` adds an action column (prune)."""
+    table = Table(show_edge=False, pad_edge=False)
+    if action_of is not None:
+        table.add_column("action")
+    for name in ("type", "id", "verdict", "reason", "app id", "app state", "age", "modified", "owner"):
+        table.add_column(name, justify="right" if name in ("id", "age") else "left", no_wrap=name != "owner")
+    for report in reports:
+        session = report.session
+        row = [
+            session.type.value,
+            str(session.id),
+            f"[{VERDICT_STYLE[report.verdict]}]{report.verdict.value}[/]",
+            report.reason,
+            session.app_id or "-",
+            report.app.state if report.app is not None else "-",
+            format_duration(report.age_seconds),
+            timestamp(session.mtime_ms, utc),
+            session.owner or "-",
+        ]
+        if action_of is not None:
+            row.insert(0, action_of(report))
+        table.add_row(*row)
+    return table
+
+
+def render_scan(
+    console: Console,
+    result: ScanResult,
+    summary: Summary,
+    *,
+    zookeeper: str,
+    shown: Sequence[SessionReport],
+    show_requested: bool,
+    utc: bool,
+) -> None:
+    """The scan report for a person at a terminal."""
+    inventory = result.inventory
+    console.print(
+        f"Livy state store [bold]/{inventory.prefix}[/bold] on {zookeeper}: "
+        f"{summary.sessions:,} sessions, {format_size(summary.bytes)}"
+    )
+    console.print(summary_table(summary))
+    counters = []
+    for session_type in SessionType:
+        parent = inventory.parents.get(session_type)
+        if parent is not None and parent.exists:
+            counters.append(f"{session_type.value} nextSessionId={parent.counter if parent.counter is not None else 'missing'}")
+    if counters:
+        console.print("counters: " + ", ".join(counters))
+    if summary.oldest_stale_seconds is not None:
+        console.print(f"oldest stale session: {format_duration(summary.oldest_stale_seconds)} old")
+    reasons = _reason_counts(result.reports)
+    if reasons:
+        console.print("why: " + ", ".join(f"{verdict.value}/{reason} {count:,}" for (verdict, reason), count in reasons))
+    if show_requested:
+        if shown:
+            console.print(sessions_table(shown, utc=utc))
+        else:
+            console.print("no sessions match --show")
+    elif summary.by_verdict[Verdict.STALE]:
+        console.print(
+            "list them with [bold]--show stale[/bold]; preview a prune with "
+            "[bold]zkjanitor prune --older-than 1d[/bold]"
+        )
+
+
+def _reason_counts(reports: Sequence[SessionReport]):
+    counts: dict = {}
+    for report in reports:
+        key = (report.verdict, report.reason)
+        counts[key] = counts.get(key, 0) + 1
+    order = list(Verdict)
+    return sorted(counts.items(), key=lambda item: (order.index(item[0][0]), -item[1]))

@@ -1,0 +1,152 @@
+"""Classifying an inventory against an application-state source, and summarising it."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+from zkjanitor.classify import Policy, classify
+from zkjanitor.errors import SourceUnavailable
+from zkjanitor.inventory import Inventory
+from zkjanitor.model import Lookup, LookupStatus, Session, SessionReport, SessionType, Verdict
+from zkjanitor.sources.base import AppQuery, AppStateSource
+
+UNREACHABLE = Lookup(LookupStatus.UNKNOWN, detail="source-unreachable")
+
+
+class ScanResult(NamedTuple):
+    """An inventory with a verdict for every session."""
+
+    inventory: Inventory
+    reports: List[SessionReport]
+    now_ms: int
+    source_error: Optional[str] = None
+
+
+class Summary(NamedTuple):
+    """Counts a report, a gate and a metrics file all need."""
+
+    sessions: int
+    by_verdict: Dict[Verdict, int]
+    by_type_verdict: Dict[SessionType, Dict[Verdict, int]]
+    bytes: int
+    bytes_by_type: Dict[SessionType, int]
+    oldest_stale_seconds: Optional[float]
+
+
+def classify_inventory(
+    inventory: Inventory,
+    source: Optional[AppStateSource],
+    *,
+    policy: Policy = Policy(),
+    now_ms: Optional[int] = None,
+) -> ScanResult:
+    """Ask ``source`` about every decodable session (one bulk query) and classify all.
+
+    With no source every session is ``unknown`` (``no-source``). If the source
+    cannot be reached, every decodable session is ``unknown``
+    (``source-unreachable``) and ``source_error`` says why; nothing raises.
+    """
+    sessions = inventory.sessions
+    lookups: List[Optional[Lookup]] = [None] * len(sessions)
+    source_error = None
+    if source is not None:
+        decodable = [i for i, s in enumerate(sessions) if s.corrupt is None]
+        try:
+            answers = source.lookup_many([AppQuery(sessions[i].app_id, sessions[i].app_tag) for i in decodable])
+        except SourceUnavailable as exc:
+            source_error = str(exc)
+            answers = [UNREACHABLE] * len(decodable)
+        for index, answer in zip(decodable, answers):
+            lookups[index] = answer
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    reports = [_report(session, lookup, now_ms, policy) for session, lookup in zip(sessions, lookups)]
+    return ScanResult(inventory, reports, now_ms, source_error)
+
+
+def _report(session: Session, lookup: Optional[Lookup], now_ms: int, policy: Policy) -> SessionReport:
+    verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
+    app = lookup.record if lookup is not None else None
+    return SessionReport(session, verdict, reason, age, app, finished_ms)
+
+
+def summarize(reports: Sequence[SessionReport], types: Sequence[SessionType]) -> Summary:
+    """Totals by verdict and by type, bytes, and the age of the oldest stale session."""
+    by_type_verdict = {t: {v: 0 for v in Verdict} for t in types}
+    bytes_by_type: Counter = Counter()
+    oldest = None
+    for report in reports:
+        session_type = report.session.type
+        by_type_verdict.setdefault(session_type, {v: 0 for v in Verdict})[report.verdict] += 1
+        bytes_by_type[session_type] += report.session.size
+        if report.verdict is Verdict.STALE and (oldest is None or report.age_seconds > oldest):
+            oldest = report.age_seconds
+    by_verdict = {v: sum(counts[v] for counts in by_type_verdict.values()) for v in Verdict}
+    return Summary(
+        sessions=len(reports),
+        by_verdict=by_verdict,
+        by_type_verdict=by_type_verdict,
+        bytes=sum(bytes_by_type.values()),
+        bytes_by_type={t: bytes_by_type[t] for t in by_type_verdict},
+        oldest_stale_seconds=oldest,
+    )
+
+
+# Java clients (Livy itself, zkCli) reject replies over jute.maxbuffer: 1 MB from
+# ZooKeeper 3.6, 4 MB before. Warn at half of the smaller limit.
+CHILDREN_REPLY_WARN_BYTES = 512 * 1024
+
+
+def store_warnings(
+    result: ScanResult,
+    *,
+    source_configured: bool,
+    children_warn_bytes: int = CHILDREN_REPLY_WARN_BYTES,
+) -> List[str]:
+    """What an operator should know about the store beyond the counts."""
+    warnings: List[str] = []
+    if result.source_error:
+        warnings.append(f"{result.source_error}; every session is 'unknown' and nothing can be pruned")
+    elif not source_configured:
+        warnings.append("no application-state source: pass --yarn http://<rm>:8088 to tell live from stale")
+    for parent in result.inventory.parents.values():
+        if not parent.exists:
+            continue
+        if parent.children_reply_bytes >= children_warn_bytes:
+            warnings.append(
+                f"{parent.path} has {parent.num_children:,} children; its getChildren reply is "
+                f"{parent.children_reply_bytes / 1e6:.2f} MB and Java clients (Livy, zkCli) fail at 1 MB "
+                "(jute.maxbuffer): prune stale sessions now"
+            )
+        if parent.counter is None:
+            warnings.append(f"{parent.path}/state is missing or unreadable: Livy would restart ids at 0")
+        if parent.other_children:
+            shown = ", ".join(parent.other_children[:5])
+            more = f" and {len(parent.other_children) - 5} more" if len(parent.other_children) > 5 else ""
+            warnings.append(f"{parent.path} has children that are not sessions (left alone): {shown}{more}")
+    ahead = _ids_at_or_above_counter(result)
+    if ahead:
+        warnings.append(
+            f"{ahead} session(s) have an id at or above their nextSessionId counter: "
+            "the state node was reset or another server writes here"
+        )
+    if result.inventory.unreadable:
+        path, error = result.inventory.unreadable[0]
+        warnings.append(
+            f"{len(result.inventory.unreadable)} session znode(s) could not be read (first: {path}: {error}); "
+            "check the ACLs and --zk-auth"
+        )
+    return warnings
+
+
+def _ids_at_or_above_counter(result: ScanResult) -> int:
+    parents = result.inventory.parents
+    return sum(
+        1
+        for report in result.reports
+        if report.session.type in parents
+        and parents[report.session.type].counter is not None
+        and report.session.id >= parents[report.session.type].counter
+    )
