@@ -1,0 +1,111 @@
+"""Prometheus text-format metrics for node_exporter's textfile collector.
+
+The file is replaced atomically (temp file in the same directory, fsync,
+rename), so the collector never reads half a file. Give each cron job its own
+file: the collector merges every ``*.prom`` file in its directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from zkjanitor.errors import ConfigError
+from zkjanitor.model import Verdict
+from zkjanitor.scan import ScanResult, Summary
+
+Labels = Mapping[str, str]
+
+
+class MetricSet:
+    """Gauges grouped by name, rendered with one HELP/TYPE header each."""
+
+    def __init__(self) -> None:
+        self._help: Dict[str, str] = {}
+        self._samples: Dict[str, List[Tuple[Labels, float]]] = {}
+
+    def gauge(self, name: str, help_text: str, value: float, labels: Optional[Labels] = None) -> None:
+        full = f"zkjanitor_{name}"
+        self._help.setdefault(full, help_text)
+        self._samples.setdefault(full, []).append((dict(labels or {}), value))
+
+    def render(self) -> str:
+        lines: List[str] = []
+        for name, samples in self._samples.items():
+            lines.append(f"# HELP {name} {self._help[name]}")
+            lines.append(f"# TYPE {name} gauge")
+            for labels, value in samples:
+                lines.append(f"{name}{_labels(labels)} {_number(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{key}="{_escape(str(value))}"' for key, value in sorted(labels.items())) + "}"
+
+
+def _escape(value: str) -> str:
+    """Label-value escaping of the text format: backslash, double quote, newline."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) -> None:
+    """Session counts by type and verdict, bytes, counters, parent sizes, oldest stale age."""
+    for session_type, counts in summary.by_type_verdict.items():
+        for verdict in Verdict:
+            metrics.gauge("sessions", "Livy session znodes by type and verdict.", counts[verdict],
+                          {"type": session_type.value, "verdict": verdict.value})
+    for session_type, size in summary.bytes_by_type.items():
+        metrics.gauge("session_bytes", "Bytes of session znode data by type.", size, {"type": session_type.value})
+    for session_type, parent in result.inventory.parents.items():
+        labels = {"type": session_type.value}
+        if parent.counter is not None:
+            metrics.gauge("next_session_id", "Livy's nextSessionId counter by type.", parent.counter, labels)
+        metrics.gauge("parent_children", "Children of /<prefix>/v1/<type>.", parent.num_children, labels)
+        metrics.gauge("children_reply_bytes", "Size of the getChildren reply of /<prefix>/v1/<type> "
+                      "(Java clients fail at 1 MB).", parent.children_reply_bytes, labels)
+    if summary.oldest_stale_seconds is not None:
+        metrics.gauge("oldest_stale_age_seconds", "Age of the oldest stale session.", summary.oldest_stale_seconds)
+    metrics.gauge("source_up", "1 when the application-state source answered, else 0.",
+                  0 if result.source_error else 1)
+
+
+def add_run_metrics(metrics: MetricSet, command: str, *, finished_at: float, duration: float, exit_code: int) -> None:
+    labels = {"command": command}
+    metrics.gauge("last_run_timestamp_seconds", "When zkjanitor last finished (Unix time).", finished_at, labels)
+    metrics.gauge("last_run_duration_seconds", "How long the last run took.", duration, labels)
+    metrics.gauge("last_run_exit_code", "Exit code of the last run (0 is success).", exit_code, labels)
+
+
+def add_prune_metrics(metrics: MetricSet, counts: Mapping[str, int], actions: Sequence[str]) -> None:
+    for action in actions:
+        metrics.gauge("prune_sessions", "Sessions handled by the last prune, by action.", counts.get(action, 0),
+                      {"action": action})
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot write metrics file {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise ConfigError(f"cannot write metrics file {path}: {exc.strerror}") from None
