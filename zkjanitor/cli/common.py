@@ -49,6 +49,7 @@ class Settings(NamedTuple):
     metrics_file: Optional[Path]
     policy: Policy
     livy_conf: Optional[LivyConf]
+    read_method: str = "auto"
     verbosity: int = 0
 
     def app_source(self) -> Optional[YarnSource]:
@@ -109,6 +110,10 @@ def store_options(func: Callable) -> Callable:
                      help="Sessions younger than this are never stale (Livy waits up to 120s for YARN)."),
         click.option("--timeout", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
                      metavar="SECONDS", help="Connect/request timeout for ZooKeeper and YARN."),
+        click.option("--read-method", type=click.Choice(["auto", "multiread", "pipelined"]), default="auto",
+                     envvar="ZKJANITOR_READ_METHOD", show_default=True,
+                     help="How to read znodes: multiread (ZooKeeper 3.6+, fastest), pipelined (any version), "
+                          "or auto (probe once)."),
         click.option("-v", "--verbose", "verbose", count=True, help="Log what zkjanitor does to stderr (-vv: debug)."),
         click.option("-q", "--quiet", is_flag=True, help="Print no warnings, only errors."),
         click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -133,6 +138,7 @@ def resolve_settings(
     grace: float,
     timeout: float,
     metrics_file: Optional[Path],
+    read_method: str = "auto",
     verbose: int = 0,
     quiet: bool = False,
 ) -> Settings:
@@ -154,6 +160,7 @@ def resolve_settings(
         metrics_file=metrics_file,
         policy=Policy(grace_seconds=grace),
         livy_conf=conf,
+        read_method=read_method,
         verbosity=-1 if quiet else verbose,
     )
 
@@ -172,7 +179,7 @@ def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
 def settings_from(kwargs: Dict[str, Any]) -> Settings:
     """Pop the shared options out of a command's kwargs and resolve them."""
     names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
-             "session_type", "grace", "timeout", "metrics_file", "verbose", "quiet")
+             "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet")
     settings = resolve_settings(**{name: kwargs.pop(name) for name in names})
     configure_logging(settings.verbosity)
     return settings
@@ -192,8 +199,14 @@ def stderr_console() -> Console:
     return Console(stderr=True, no_color=_no_color(), highlight=False)
 
 
+# Wide enough that session tables are not truncated in cron logs and pipes.
+UNATTENDED_WIDTH = 200
+
+
 def stdout_console() -> Console:
-    return Console(no_color=_no_color(), highlight=False, soft_wrap=False)
+    """Tables for people: the terminal's width, or a wide page when piped or logged."""
+    width = None if sys.stdout.isatty() else UNATTENDED_WIDTH
+    return Console(no_color=_no_color(), highlight=False, soft_wrap=False, width=width)
 
 
 def _no_color() -> bool:

@@ -30,7 +30,8 @@ SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
 def run_scan(settings: Settings, client) -> ScanResult:
     """Read the store (with a progress bar on a terminal) and classify every session."""
     with progress_bar("reading session znodes") as progress:
-        inventory = read_inventory(client, settings.prefix, settings.types, progress=progress)
+        inventory = read_inventory(client, settings.prefix, settings.types, read_method=settings.read_method,
+                                   progress=progress)
     source = settings.app_source()
     try:
         return classify_inventory(inventory, source, policy=settings.policy)

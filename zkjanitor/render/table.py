@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.model import REASONS, SessionReport, SessionType, Verdict
 from zkjanitor.scan import ScanResult, Summary
 from zkjanitor.units import format_duration, format_size
 
@@ -105,9 +106,8 @@ def render_scan(
         console.print("counters: " + ", ".join(counters))
     if summary.oldest_stale_seconds is not None:
         console.print(f"oldest stale session: {format_duration(summary.oldest_stale_seconds)} old")
-    reasons = _reason_counts(result.reports)
-    if reasons:
-        console.print("why: " + ", ".join(f"{verdict.value}/{reason} {count:,}" for (verdict, reason), count in reasons))
+    if result.reports:
+        console.print(reasons_table(result.reports))
     if show_requested:
         if shown:
             console.print(sessions_table(shown, utc=utc))
@@ -120,10 +120,12 @@ def render_scan(
         )
 
 
-def _reason_counts(reports: Sequence[SessionReport]):
-    counts: dict = {}
-    for report in reports:
-        key = (report.verdict, report.reason)
-        counts[key] = counts.get(key, 0) + 1
+def reasons_table(reports: Sequence[SessionReport]) -> Table:
+    """Why sessions got their verdicts: one row per (verdict, reason), with what it means."""
+    counts: Counter = Counter((report.verdict, report.reason) for report in reports)
     order = list(Verdict)
-    return sorted(counts.items(), key=lambda item: (order.index(item[0][0]), -item[1]))
+    table = Table("verdict", "reason", "sessions", "meaning", show_edge=False, pad_edge=False)
+    for (verdict, reason), count in sorted(counts.items(), key=lambda item: (order.index(item[0][0]), -item[1])):
+        table.add_row(f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]", reason, f"{count:,}",
+                      REASONS[verdict].get(reason, ""))
+    return table
