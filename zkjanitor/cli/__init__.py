@@ -65,11 +65,12 @@ def cli(config: Optional[Path]) -> None:
 
 def _register_commands() -> None:
     from zkjanitor.cli.check import check
+    from zkjanitor.cli.doctor import doctor
     from zkjanitor.cli.prune import prune
     from zkjanitor.cli.restore import restore
     from zkjanitor.cli.scan import scan
 
-    for command in (scan, prune, check, restore):
+    for command in (scan, prune, check, restore, doctor):
         cli.add_command(command)
 
 

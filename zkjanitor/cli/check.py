@@ -9,7 +9,7 @@ from rich.table import Table
 
 from zkjanitor.check import Limits, evaluate
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options, warn
-from zkjanitor.cli.scan import run_scan
+from zkjanitor.cli.scan import livy_conf_warnings, run_scan
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.render import json as json_render
@@ -73,7 +73,7 @@ def check(
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
     warnings = store_warnings(result, source_configured=bool(settings.yarn_urls),
-                              children_warn_bytes=warn_children_bytes)
+                              children_warn_bytes=warn_children_bytes) + livy_conf_warnings(settings)
     for message in warnings:
         warn(message)
     if result.source_error and limits.needs_source:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import click
 
@@ -15,6 +15,8 @@ from zkjanitor.cli.common import (
     store_options,
     warn,
 )
+from zkjanitor.advice import review_livy_conf
+from zkjanitor.doctor import PROBLEM_SEVERITIES
 from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
 from zkjanitor.inventory import read_inventory
 from zkjanitor.metrics import MetricSet, add_store_metrics
@@ -25,6 +27,17 @@ from zkjanitor.scan import ScanResult, classify_inventory, store_warnings, summa
 from zkjanitor.zk.client import connected
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
+
+
+def livy_conf_warnings(settings: Settings) -> List[str]:
+    """One line per livy.conf setting that needs attention (details: zkjanitor doctor)."""
+    if settings.livy_conf is None:
+        return []
+    return [
+        f"livy.conf: {f.setting} = {f.value}: {f.problem} Fix: {f.recommendation}"
+        for f in review_livy_conf(settings.livy_conf)
+        if f.severity in PROBLEM_SEVERITIES
+    ]
 
 
 def run_scan(settings: Settings, client) -> ScanResult:
@@ -64,7 +77,7 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     summary = summarize(result.reports, settings.types)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
-    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls))
+    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls)) + livy_conf_warnings(settings)
     wanted = {v for v in Verdict} if "all" in show or (not show and settings.output_format == "json") else {
         Verdict(v) for v in show
     }

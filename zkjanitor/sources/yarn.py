@@ -404,7 +404,7 @@ class YarnSource(AppStateSource):
         failure = ""
         for attempt in range(2):
             if self._active is None:
-                self._active = self._find_active()
+                self._active = self.find_active()
             base = self._active
             try:
                 response = self._get(base, path, params)
@@ -425,8 +425,11 @@ class YarnSource(AppStateSource):
             f"YARN ResourceManager {base} did not answer {path} ({failure}); check --yarn"
         )
 
-    def _find_active(self) -> str:
-        """The first URL whose ``/ws/v1/cluster/info`` says ACTIVE (no haState: a non-HA RM)."""
+    def find_active(self) -> str:
+        """The first URL whose ``/ws/v1/cluster/info`` says ACTIVE (no haState: a non-HA RM).
+
+        Raises :class:`SourceUnavailable` naming every URL tried and what it said.
+        """
         tried = []
         for base in self.urls:
             try:

@@ -1,0 +1,81 @@
+"""Health checks for a Livy state store and what surrounds it, as advice findings.
+
+Each check yields an :class:`~zkjanitor.advice.Finding`; ``severity`` "ok"
+marks a check that passed, so an operator sees what was verified.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from zkjanitor.advice import Finding
+from zkjanitor.errors import SourceUnavailable, ZooKeeperUnavailable
+from zkjanitor.inventory import COUNTER_NODE, children_reply_bytes, parent_path, store_root
+from zkjanitor.model import SessionType
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
+from zkjanitor.sources.yarn import YarnSource
+from zkjanitor.zk.client import ZkOptions, connected
+from zkjanitor.zk.multiread import server_supports_multiread
+
+PROBLEM_SEVERITIES = ("error", "warning")
+
+
+def check_zookeeper(options: ZkOptions, prefix: str, types: Sequence[SessionType]) -> List[Finding]:
+    """Can we connect, is the store where Livy would put it, and are its parents healthy?"""
+    try:
+        with connected(options) as client:
+            findings = [Finding("ok", "zookeeper", options.connect, "connected", "")]
+            if not server_supports_multiread(client):
+                findings.append(Finding(
+                    "info", "zookeeper", options.connect,
+                    "the server does not support multiRead (ZooKeeper < 3.6): scans use pipelined reads, "
+                    "about 20x slower", "upgrade ZooKeeper to 3.6 or later for fast scans"))
+            root = store_root(prefix)
+            if client.exists(root) is None:
+                findings.append(Finding(
+                    "error", "prefix", root, f"no Livy state store at {root}",
+                    "check --prefix (Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"))
+                return findings
+            for session_type in types:
+                findings.extend(_check_parent(client, parent_path(prefix, session_type)))
+            return findings
+    except ZooKeeperUnavailable as exc:
+        return [Finding("error", "zookeeper", options.connect, str(exc), "fix --zk or the network first")]
+
+
+def _check_parent(client, path: str) -> List[Finding]:
+    stat = client.exists(path)
+    if stat is None:
+        return [Finding("ok", "store", path, "absent: Livy has not stored a session of this type yet", "")]
+    names = client.get_children(path)
+    reply = children_reply_bytes(names)
+    findings = []
+    if reply >= CHILDREN_REPLY_WARN_BYTES:
+        findings.append(Finding(
+            "warning", "store", path,
+            f"{len(names):,} children; the getChildren reply is {reply / 1e6:.2f} MB and Java clients "
+            "(Livy itself, zkCli) fail at 1 MB (jute.maxbuffer)", "prune stale sessions: zkjanitor prune --older-than 1d"))
+    else:
+        findings.append(Finding("ok", "store", path, f"{len(names):,} children, getChildren reply {reply:,} bytes", ""))
+    if COUNTER_NODE not in names:
+        findings.append(Finding(
+            "warning", "store", f"{path}/{COUNTER_NODE}",
+            "the id counter is missing: Livy restarts ids at 0 and overwrites existing sessions",
+            "never delete the state node; recreate it with nextSessionId above the highest session id"))
+    return findings
+
+
+def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
+    """Is there an active ResourceManager among the configured URLs?"""
+    if source is None:
+        return [Finding("warning", "yarn", None, "no --yarn given: zkjanitor cannot tell live sessions from stale",
+                        "pass --yarn http://<rm>:8088 (repeat for each RM of an HA pair)")]
+    try:
+        active = source.find_active()
+    except SourceUnavailable as exc:
+        return [Finding("error", "yarn", ", ".join(source.urls), str(exc), "check --yarn and the YARN auth options")]
+    return [Finding("ok", "yarn", active, "active ResourceManager found", "")]
+
+
+def has_problems(findings: Sequence[Finding]) -> bool:
+    return any(f.severity in PROBLEM_SEVERITIES for f in findings)
