@@ -19,7 +19,9 @@ _ISOLATED_ENV = {
 }
 
 
-def run_cli(args: Sequence[str], env: Optional[Mapping[str, Optional[str]]] = None, input: Optional[str] = None) -> Result:
+def run_cli(
+    args: Sequence[str], env: Optional[Mapping[str, Optional[str]]] = None, input: Optional[str] = None
+) -> Result:
     """Run the real click command in-process; stdout and stderr are kept apart."""
     runner = CliRunner()
     return runner.invoke(cli, list(args), env={**_ISOLATED_ENV, **(env or {})}, input=input, catch_exceptions=False)

@@ -54,7 +54,8 @@ def _check_parent(client, path: str) -> List[Finding]:
         findings.append(Finding(
             "warning", "store", path,
             f"{len(names):,} children; the getChildren reply is {reply / 1e6:.2f} MB and Java clients "
-            "(Livy itself, zkCli) fail at 1 MB (jute.maxbuffer)", "prune stale sessions: zkjanitor prune --older-than 1d"))
+            "(Livy itself, zkCli) fail at 1 MB (jute.maxbuffer)",
+            "prune stale sessions: zkjanitor prune --older-than 1d"))
     else:
         findings.append(Finding("ok", "store", path, f"{len(names):,} children, getChildren reply {reply:,} bytes", ""))
     if COUNTER_NODE not in names:

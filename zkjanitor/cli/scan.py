@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 import click
 
+from zkjanitor.advice import review_livy_conf
 from zkjanitor.cli.common import (
     Settings,
     command_examples,
@@ -15,7 +16,6 @@ from zkjanitor.cli.common import (
     store_options,
     warn,
 )
-from zkjanitor.advice import review_livy_conf
 from zkjanitor.doctor import PROBLEM_SEVERITIES
 from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
 from zkjanitor.inventory import read_inventory
@@ -53,6 +53,13 @@ def run_scan(settings: Settings, client) -> ScanResult:
             source.close()
 
 
+def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
+    """The verdicts whose sessions are listed: --show's, else all for JSON and none for a table."""
+    if "all" in show or (not show and output_format == "json"):
+        return set(Verdict)
+    return {Verdict(v) for v in show}
+
+
 @click.command(
     epilog=command_examples(
         "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088",
@@ -78,14 +85,14 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
     warnings = store_warnings(result, source_configured=bool(settings.yarn_urls)) + livy_conf_warnings(settings)
-    wanted = {v for v in Verdict} if "all" in show or (not show and settings.output_format == "json") else {
-        Verdict(v) for v in show
-    }
-    shown = sorted((r for r in result.reports if r.verdict in wanted), key=lambda r: (r.session.type.value, r.session.id))
+    wanted = shown_verdicts(show, settings.output_format)
+    shown = sorted((r for r in result.reports if r.verdict in wanted),
+                   key=lambda r: (r.session.type.value, r.session.id))
     for message in warnings:
         warn(message)
     if settings.output_format == "json":
-        document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown, warnings=warnings)
+        document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown,
+                                         warnings=warnings)
         click.echo(json_render.dumps(document))
     else:
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,

@@ -101,7 +101,8 @@ def render_scan(
     for session_type in SessionType:
         parent = inventory.parents.get(session_type)
         if parent is not None and parent.exists:
-            counters.append(f"{session_type.value} nextSessionId={parent.counter if parent.counter is not None else 'missing'}")
+            counter = "missing" if parent.counter is None else parent.counter
+            counters.append(f"{session_type.value} nextSessionId={counter}")
     if counters:
         console.print("counters: " + ", ".join(counters))
     if summary.oldest_stale_seconds is not None:
