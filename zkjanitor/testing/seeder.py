@@ -53,8 +53,6 @@ TAG_ALPHABET = string.ascii_letters + string.digits
 
 YARN_TERMINAL_STATES = ("FINISHED", "FAILED", "KILLED")
 _FINAL_STATUS_OF_STATE = {"FINISHED": "SUCCEEDED", "FAILED": "FAILED", "KILLED": "KILLED"}
-RM_WEB_ADDRESS = "127.0.0.1:8088"
-NODE_MANAGER_WEB_ADDRESS = "127.0.0.1:8042"
 
 MAX_TRANSACTION_OPS = 1000
 MAX_TRANSACTION_BYTES = 512 * 1024
@@ -221,50 +219,24 @@ def yarn_app(
     finished_ms: int = 0,
     final_status: Optional[str] = None,
     name: Optional[str] = None,
-    now_ms: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """One app object as ``GET /ws/v1/cluster/apps`` returns it (platform-facts.md 3).
+    """The fields of one ResourceManager app that matter to Livy, as the RM names them.
 
-    The tag is lowercased as YARN stores it; ``finalStatus`` follows from
-    ``state`` when not given; ``name`` defaults to Livy's ``livy-<kind>-<id>``.
-    ``now_ms`` sets a running app's elapsedTime (0 when omitted).
+    :class:`~zkjanitor.testing.yarn_double.YarnDouble` completes the rest of
+    the object when the app is added. ``finalStatus`` follows from ``state``
+    when not given; ``name`` defaults to Livy's ``livy-<kind>-<id>``.
     """
     terminal = state in YARN_TERMINAL_STATES
-    running = state == "RUNNING"
-    end_ms = finished_ms if terminal else (now_ms if now_ms is not None else started_ms)
-    elapsed_ms = max(0, end_ms - started_ms)
-    launch_ms = started_ms + 2 * SECOND_MS
-    id_parts = app_id.split("_")
-    cluster_id = int(id_parts[1]) if len(id_parts) == 3 and id_parts[1].isdigit() else 0
     return {
         "id": app_id,
         "user": user,
         "name": name if name is not None else app_tag.rsplit("-", 1)[0],
-        "queue": "default",
         "state": state,
         "finalStatus": final_status or _FINAL_STATUS_OF_STATE.get(state, "UNDEFINED"),
-        "progress": 100.0 if terminal else (10.0 if running else 0.0),
-        "trackingUI": "History" if terminal else ("ApplicationMaster" if running else "UNASSIGNED"),
-        "trackingUrl": f"http://{RM_WEB_ADDRESS}/proxy/{app_id}/",
-        "diagnostics": "",
-        "clusterId": cluster_id,
         "applicationType": "SPARK",
         "applicationTags": app_tag.lower(),
-        "priority": 0,
         "startedTime": started_ms,
-        "launchTime": launch_ms if (terminal or running) else 0,
         "finishedTime": finished_ms if terminal else 0,
-        "elapsedTime": elapsed_ms,
-        "amContainerLogs": f"http://{NODE_MANAGER_WEB_ADDRESS}/node/containerlogs/"
-        f"container_{app_id.replace('application_', '', 1)}_01_000001/{user}",
-        "amHostHttpAddress": NODE_MANAGER_WEB_ADDRESS,
-        "allocatedMB": 4096 if running else -1,
-        "allocatedVCores": 2 if running else -1,
-        "runningContainers": 2 if running else -1,
-        "memorySeconds": elapsed_ms * 4096 // 1000,
-        "vcoreSeconds": elapsed_ms * 2 // 1000,
-        "logAggregationStatus": "SUCCEEDED" if terminal else "NOT_START",
-        "unmanagedApplication": False,
     }
 
 
@@ -692,7 +664,7 @@ class _ScenarioBuilder:
         self.apps.append(
             yarn_app(
                 app_id, app_tag, state=state, user=user,
-                started_ms=self.now_ms - age_ms, now_ms=self.now_ms,
+                started_ms=self.now_ms - age_ms,
             )
         )
         return app_id
