@@ -180,3 +180,24 @@ def test_table_output_summarises_and_hints(incident, old_zk_server, prefix, yarn
     assert result.exit_code == 0, result.stderr
     for word in ("live", "stale", "unknown", "corrupt", "nextSessionId", "--show stale"):
         assert word in result.stdout
+
+
+def test_markup_and_surrogates_in_znode_data_print_literally(zk_server, zk_client, prefix, yarn_rm):
+    """An owner that looks like rich markup, or holds a lone surrogate, must not crash or style the table."""
+    owners = {1: "[red]mallory[/red]", 2: "[/chroot]", 3: "\\ud800"}  # the last is a JSON escape
+    znodes = []
+    for session_id, owner in owners.items():
+        tag = f"livy-batch-{session_id}-abcdefgh"
+        data = ('{"id":%d,"name":null,"appId":null,"appTag":"%s","owner":"%s","proxyUser":null,"version":1}'
+                % (session_id, tag, owner)).encode()
+        znodes.append(SeedZnode(SessionType.BATCH, str(session_id), data))
+    seed(zk_client, prefix, znodes, counters={SessionType.BATCH: 4})
+    result = run_cli(["scan", "--zk", zk_server.connect_string, "--prefix", prefix, "--yarn", yarn_rm.url,
+                      "--show", "all"])
+    assert result.exit_code == 0, result.stderr
+    assert "[red]mallory[/red]" in result.stdout
+    assert "[/chroot]" in result.stdout
+    assert "\\ud800" in result.stdout
+    document = json.loads(run_cli(["scan", "--zk", zk_server.connect_string, "--prefix", prefix,
+                                   "--yarn", yarn_rm.url, "--format", "json"]).stdout)
+    assert {s["owner"] for s in document["sessions"]} == {"[red]mallory[/red]", "[/chroot]", "\ud800"}

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Sequence
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zkjanitor.classify import Policy
@@ -220,7 +221,7 @@ def warn(message: str) -> None:
     """A warning on stderr, unless --quiet."""
     if _QUIET:
         return
-    stderr_console().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from typing import Optional
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from zkjanitor.advice import review_livy_conf
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options
@@ -13,6 +14,7 @@ from zkjanitor.doctor import check_yarn, check_zookeeper, has_problems
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
+from zkjanitor.render.table import plain
 
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
@@ -48,7 +50,7 @@ def doctor(settings: Settings, metrics: Optional[MetricSet]) -> int:
         table = Table("", "setting or check", "value", "finding", "recommendation", show_edge=False, pad_edge=False)
         for finding in findings:
             style = SEVERITY_STYLE.get(finding.severity, "")
-            table.add_row(f"[{style}]{finding.severity}[/]", finding.setting, finding.value or "-", finding.problem,
-                          finding.recommendation or "")
+            table.add_row(Text(finding.severity, style=style), plain(finding.setting), plain(finding.value),
+                          plain(finding.problem), plain(finding.recommendation or ""))
         stdout_console().print(table)
     return EXIT_LIMIT_EXCEEDED if has_problems(findings) else EXIT_OK

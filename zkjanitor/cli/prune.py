@@ -28,7 +28,7 @@ from zkjanitor.model import Verdict
 from zkjanitor.prune import Outcome, PruneResult, apply_prune, plan_prune, select_for_prune
 from zkjanitor.render import iso_utc
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import sessions_table
+from zkjanitor.render.table import plain, sessions_table
 from zkjanitor.scan import ScanResult, store_warnings, summarize
 from zkjanitor.units import format_duration
 from zkjanitor.zk.client import connected
@@ -184,4 +184,4 @@ def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResu
         return
     console.print("result: " + (", ".join(f"{action} {n:,}" for action, n in counts.items()) or "nothing to delete"))
     if backup_path is not None:
-        console.print(f"backup: {backup_path}  (undo with: zkjanitor restore {backup_path} --apply)")
+        console.print(plain(f"backup: {backup_path}  (undo with: zkjanitor restore {backup_path} --apply)"))

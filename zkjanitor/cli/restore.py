@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import click
+from rich.text import Text
 
 from zkjanitor.backup import read_backup
 from zkjanitor.cli.common import (
@@ -21,6 +22,7 @@ from zkjanitor.cli.common import (
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
+from zkjanitor.render.table import plain
 from zkjanitor.restore import RestoreAction, restore_backup
 from zkjanitor.zk.client import connected
 from zkjanitor.zk.lock import default_identifier, prune_lock
@@ -86,10 +88,10 @@ def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path,
         click.echo(json_render.dumps(document))
     else:
         console = stdout_console()
-        console.print(f"{len(backup.entries):,} znode(s) in {backup_file}: "
-                      + ", ".join(f"{action} {n:,}" for action, n in counts.items() if n))
+        console.print(plain(f"{len(backup.entries):,} znode(s) in {backup_file}: "
+                            + ", ".join(f"{action} {n:,}" for action, n in counts.items() if n)))
         for outcome in [o for o in outcomes if o.action == RestoreAction.FAILED][:20]:
-            console.print(f"[red]failed[/red] {outcome.entry.path}: {outcome.detail}")
+            console.print(Text("failed ", style="red") + plain(f"{outcome.entry.path}: {outcome.detail}"))
         if not apply_changes and counts[RestoreAction.WOULD_RESTORE]:
             console.print("[bold]dry run[/bold]: nothing was written; add --apply to restore")
     return EXIT_PARTIAL_FAILURE if counts[RestoreAction.FAILED] else EXIT_OK

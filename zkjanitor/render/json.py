@@ -94,5 +94,10 @@ def scan_json(
 
 
 def dumps(document: Dict[str, Any]) -> str:
-    """Serialise a document for stdout: stable key order, UTF-8 kept readable."""
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    """Serialise a document for stdout.
+
+    Non-ASCII is written as ``\\uXXXX`` escapes: znode data may hold lone
+    surrogates (valid JSON escapes that UTF-8 cannot encode), and escaped
+    output is valid JSON on any terminal or pipe encoding.
+    """
+    return json.dumps(document, indent=2, ensure_ascii=True)

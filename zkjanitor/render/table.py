@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from zkjanitor.model import REASONS, SessionReport, SessionType, Verdict
 from zkjanitor.scan import ScanResult, Summary
@@ -19,6 +21,16 @@ VERDICT_STYLE = {
     Verdict.UNKNOWN: "magenta",
     Verdict.CORRUPT: "red",
 }
+
+
+def plain(value: object) -> Text:
+    """Data for a table cell: never read as rich markup, printable whatever its code points.
+
+    Znode data is hostile input: an owner named ``[red]`` must print as itself,
+    and a lone surrogate (valid JSON escape, not encodable as UTF-8) as ``\\ud800``.
+    """
+    text = "-" if value is None else str(value)
+    return Text(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def timestamp(ms: Optional[int], utc: bool) -> str:
@@ -66,13 +78,13 @@ def sessions_table(reports: Sequence[SessionReport], *, utc: bool, action_of=Non
         row = [
             session.type.value,
             str(session.id),
-            f"[{VERDICT_STYLE[report.verdict]}]{report.verdict.value}[/]",
+            Text(report.verdict.value, style=VERDICT_STYLE[report.verdict]),
             report.reason,
-            session.app_id or "-",
-            report.app.state if report.app is not None else "-",
+            plain(session.app_id),
+            plain(report.app.state if report.app is not None else None),
             format_duration(report.age_seconds),
             timestamp(session.mtime_ms, utc),
-            session.owner or "-",
+            plain(session.owner),
         ]
         if action_of is not None:
             row.insert(0, action_of(report))
@@ -93,7 +105,7 @@ def render_scan(
     """The scan report for a person at a terminal."""
     inventory = result.inventory
     console.print(
-        f"Livy state store [bold]/{inventory.prefix}[/bold] on {zookeeper}: "
+        f"Livy state store [bold]/{escape(inventory.prefix)}[/bold] on {escape(zookeeper)}: "
         f"{summary.sessions:,} sessions, {format_size(summary.bytes)}"
     )
     console.print(summary_table(summary))
