@@ -201,3 +201,10 @@ def test_markup_and_surrogates_in_znode_data_print_literally(zk_server, zk_clien
     document = json.loads(run_cli(["scan", "--zk", zk_server.connect_string, "--prefix", prefix,
                                    "--yarn", yarn_rm.url, "--format", "json"]).stdout)
     assert {s["owner"] for s in document["sessions"]} == {"[red]mallory[/red]", "[/chroot]", "\ud800"}
+
+
+def test_driver_uri_is_shown_without_its_secret(incident, old_zk_server, prefix, yarn_rm):
+    document = json.loads(scan_json(old_zk_server, prefix, yarn=[yarn_rm.url]).stdout)
+    uris = [s["driver_uri"] for s in document["sessions"] if s["type"] == "interactive" and s["driver_uri"]]
+    assert uris, "the scenario's interactive sessions carry driver URIs"
+    assert all(uri.startswith("rsc://***@") for uri in uris)

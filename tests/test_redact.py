@@ -7,7 +7,6 @@ import pytest
 from tests.livy_records import RSC_CLIENT_ID, RSC_SECRET, RSC_URI
 from zkjanitor.redact import (
     REDACTED,
-    redact_conf,
     redact_secrets,
     redact_uri,
     redact_url_credentials,
@@ -44,20 +43,6 @@ def test_uri_userinfo_is_hidden_whatever_the_shape(uri, expected):
 
 def test_a_uri_that_is_not_a_string_is_hidden_whole():
     assert redact_uri(12345) == REDACTED  # type: ignore[arg-type]
-
-
-def test_conf_keeps_keys_and_hides_every_value():
-    conf = {"spark.hadoop.fs.s3a.secret.key": "hunter2", "spark.executor.memory": "4g"}
-    assert redact_conf(conf) == {
-        "spark.hadoop.fs.s3a.secret.key": REDACTED,
-        "spark.executor.memory": REDACTED,
-    }
-    assert conf["spark.hadoop.fs.s3a.secret.key"] == "hunter2"  # the input is left alone
-
-
-@pytest.mark.parametrize("conf", [None, {}, [], "spark.a=b", 5])
-def test_missing_or_malformed_conf_is_empty(conf):
-    assert redact_conf(conf) == {}
 
 
 def test_secrets_in_a_message_are_hidden():

@@ -15,6 +15,7 @@ import json
 from typing import Any, Dict, Optional, Tuple
 
 from zkjanitor.model import Session, SessionType, Znode
+from zkjanitor.redact import redact_uri
 
 SCALA_INT_MAX = 2**31 - 1
 SCALA_INT_MIN = -(2**31)
@@ -182,6 +183,7 @@ def decode_session(session_type: SessionType, znode: Znode) -> Session:
         get("kind") if session_type is SessionType.INTERACTIVE else None,
         livy_version_of(session_type, record),
         None,
+        redact_uri(get("rscDriverUri")) if session_type is SessionType.INTERACTIVE else None,
     )
 
 

@@ -59,6 +59,7 @@ class Session(NamedTuple):
     kind: Optional[str] = None
     livy_version: Optional[str] = None
     corrupt: Optional[str] = None
+    driver_uri: Optional[str] = None  # interactive rscDriverUri, already redacted (no secret)
 
     @property
     def size(self) -> int:

@@ -8,7 +8,7 @@ passwords. Every helper here is total: odd input is hidden, never an error.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, Optional
+from typing import Iterable, Optional
 
 REDACTED = "***"
 
@@ -35,16 +35,6 @@ def redact_uri(uri: Optional[str]) -> Optional[str]:
     if not at:
         return uri
     return f"{prefix}{REDACTED}@{host_and_rest}"
-
-
-def redact_conf(conf: Any) -> Dict[Any, str]:
-    """A Spark conf with its keys kept and every value replaced by REDACTED.
-
-    Anything that is not a mapping (null, or a malformed record's value) gives ``{}``.
-    """
-    if not isinstance(conf, dict):
-        return {}
-    return {key: REDACTED for key in conf}
 
 
 def redact_secrets(text: str, secrets: Iterable[Optional[str]]) -> str:

@@ -33,6 +33,7 @@ def session_json(report: SessionReport) -> Dict[str, Any]:
         "name": session.name,
         "kind": session.kind,
         "livy_version": session.livy_version,
+        "driver_uri": session.driver_uri,
         "znode_version": session.version,
     }
 
