@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps test test-slow test-all demo bench docs lint clean
+.PHONY: setup system-deps test test-slow test-all demo bench docs reference lint clean
 
 setup: system-deps $(STAMP)
 
@@ -39,6 +39,14 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+# The operator docs (MkDocs) into site/; any warning fails the build.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# Regenerate docs/reference.md from the CLI's own --help (a test fails when it drifts).
+reference: $(STAMP)
+	$(PY) -m zkjanitor.cli.reference > docs/reference.md.tmp && mv docs/reference.md.tmp docs/reference.md
 
 lint: setup
 	$(VENV)/bin/ruff check zkjanitor tests benchmarks

@@ -14,7 +14,7 @@ import click
 from kazoo.exceptions import KazooException
 
 from zkjanitor import __version__
-from zkjanitor.cli.common import EXIT_INTERNAL, default_map_for, load_config_file
+from zkjanitor.cli.common import EXIT_INTERNAL, command_examples, default_map_for, load_config_file
 from zkjanitor.errors import EXIT_UNREACHABLE, EXIT_USAGE, ZkJanitorError
 from zkjanitor.zk.client import describe
 
@@ -49,7 +49,20 @@ class ZkJanitorGroup(click.Group):
         ctx.exit(code or 0)
 
 
-@click.group(cls=ZkJanitorGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+GROUP_EPILOG = command_examples(
+    "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088",
+    "zkjanitor prune --zk zk1:2181 --yarn http://rm1:8088 --older-than 1d",
+    "zkjanitor scan --help",
+    "zkjanitor --version",
+) + (
+    "\n\n\b\nSet ZKJANITOR_ZK and ZKJANITOR_YARN to leave out --zk and --yarn.\n"
+    "Shell completion: add this line to ~/.bashrc (zsh: zsh_source in ~/.zshrc):\n"
+    '  eval "$(_ZKJANITOR_COMPLETE=bash_source zkjanitor)"'
+)
+
+
+@click.group(cls=ZkJanitorGroup, epilog=GROUP_EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="zkjanitor")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_CONFIG",
               metavar="FILE", help="TOML file with default option values (see docs/configuration.md).")
@@ -59,7 +72,8 @@ def cli(config: Optional[Path]) -> None:
     zkjanitor decodes every Livy session znode, asks YARN whether its application
     is still alive, and classifies it live, stale, unknown or corrupt. `scan`
     reports, `prune` deletes stale sessions (dry run unless --apply, with a
-    backup), `restore` undoes a prune, and `check` gates CI and cron.
+    backup), `restore` undoes a prune, `check` gates CI and cron, and
+    `doctor` checks the setup and Livy's livy.conf.
     """
 
 

@@ -35,8 +35,9 @@ class SizeType(click.ParamType):
 
 @click.command(
     epilog=command_examples(
-        "zkjanitor check --max-sessions 5000 --max-stale 500 --max-bytes 50MB",
-        "zkjanitor check --max-stale 0 --yarn http://rm1:8088 --format json",
+        "zkjanitor check --zk zk1:2181 --yarn http://rm1:8088 --max-sessions 5000 --max-stale 500 --max-bytes 50MB",
+        "zkjanitor check --max-stale 0 --format json   # exit 1 when any session is stale",
+        "zkjanitor check --max-sessions 5000 --metrics-file /var/lib/node_exporter/textfile/zkjanitor_check.prom",
         "zkjanitor --config /etc/zkjanitor.toml check   # limits from the [check] table",
     )
 )

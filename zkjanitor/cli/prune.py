@@ -39,10 +39,10 @@ ROWS_SHOWN = 20
 
 @click.command(
     epilog=command_examples(
-        "zkjanitor prune --older-than 1d                      # dry run: what would go",
-        "zkjanitor prune --older-than 1d --apply              # asks, then deletes with a backup",
-        "zkjanitor prune --older-than 1d --apply --yes        # cron: no question",
-        "zkjanitor prune --older-than 2w --limit 5000 --pause 0.5 --apply --yes",
+        "zkjanitor prune --zk zk1:2181 --yarn http://rm1:8088 --older-than 1d   # dry run: what would go",
+        "zkjanitor prune --older-than 1d --apply          # asks, then deletes with a backup",
+        "zkjanitor prune --older-than 1d --apply --yes    # cron: no question; backup in the working directory",
+        "zkjanitor prune --older-than 2w --limit 5000 --pause 0.5 --apply --yes   # a gentle first pass",
     )
 )
 @store_options
@@ -59,6 +59,7 @@ ROWS_SHOWN = 20
               help="Deletes per ZooKeeper transaction.")
 @click.option("--pause", "pause_seconds", type=click.FloatRange(min=0, max=60), default=0.0, show_default=True,
               metavar="SECONDS", help="Pause between transactions, to go easy on a busy ensemble.")
+@click.option("--utc", is_flag=True, help="Show times in UTC instead of the local time zone.")
 @pass_settings
 def prune(
     settings: Settings,
@@ -71,6 +72,7 @@ def prune(
     backup: Optional[Path],
     batch_size: int,
     pause_seconds: float,
+    utc: bool,
 ) -> int:
     """Delete stale Livy sessions older than --older-than; dry run unless --apply.
 
@@ -131,7 +133,7 @@ def prune(
     if settings.output_format == "json":
         click.echo(json_render.dumps(_prune_json(settings, scan_result, result, mode, older_than, backup_path)))
     else:
-        _render_table(settings, scan_result, result, mode, older_than, backup_path)
+        _render_table(settings, scan_result, result, mode, older_than, backup_path, utc)
     if result.aborted:
         warn(f"prune stopped early: {result.aborted}")
     failed = result.counts[Outcome.FAILED]
@@ -165,12 +167,12 @@ def _prune_json(settings: Settings, scan_result: ScanResult, result: PruneResult
 
 
 def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
-                  backup_path: Optional[Path]) -> None:
+                  backup_path: Optional[Path], utc: bool) -> None:
     console = stdout_console()
     actions = {id(o.report): o.action for o in result.outcomes}
     reports = [o.report for o in result.outcomes]
     if reports:
-        console.print(sessions_table(reports[:ROWS_SHOWN], utc=False, action_of=lambda r: actions[id(r)]))
+        console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))
         if len(reports) > ROWS_SHOWN:
             console.print(f"... and {len(reports) - ROWS_SHOWN:,} more (--format json lists them all)")
     summary = summarize(scan_result.reports, settings.types)

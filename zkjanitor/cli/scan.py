@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import List, Optional, Set, Tuple
 
 import click
@@ -28,29 +30,37 @@ from zkjanitor.zk.client import connected
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
 
+log = logging.getLogger(__name__)
+
 
 def livy_conf_warnings(settings: Settings) -> List[str]:
     """One line per livy.conf setting that needs attention (details: zkjanitor doctor)."""
     if settings.livy_conf is None:
         return []
     return [
-        f"livy.conf: {f.setting} = {f.value}: {f.problem} Fix: {f.recommendation}"
+        f"livy.conf: {f.setting} = {'(not set)' if f.value is None else f.value}: {f.problem} Fix: {f.recommendation}"
         for f in review_livy_conf(settings.livy_conf)
         if f.severity in PROBLEM_SEVERITIES
     ]
 
 
 def run_scan(settings: Settings, client) -> ScanResult:
-    """Read the store (with a progress bar on a terminal) and classify every session."""
+    """Read the store (with a progress bar on a terminal) and classify every session; -v logs both steps."""
+    started = time.monotonic()
     with progress_bar("reading session znodes") as progress:
         inventory = read_inventory(client, settings.prefix, settings.types, read_method=settings.read_method,
                                    progress=progress)
+    log.info("read %d session znodes under /%s (%s) in %.1fs", len(inventory.sessions), settings.prefix,
+             inventory.read_method, time.monotonic() - started)
     source = settings.app_source()
+    started = time.monotonic()
     try:
-        return classify_inventory(inventory, source, policy=settings.policy)
+        result = classify_inventory(inventory, source, policy=settings.policy)
     finally:
         if source is not None:
             source.close()
+    log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
+    return result
 
 
 def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
@@ -62,8 +72,8 @@ def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
 
 @click.command(
     epilog=command_examples(
-        "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088",
-        "zkjanitor scan --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088 --show stale",
+        "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088   # an HA pair",
+        "zkjanitor scan --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088 --show stale --utc",
         "zkjanitor scan --format json | jq '.summary'",
     )
 )
