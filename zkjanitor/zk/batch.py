@@ -30,6 +30,7 @@ from kazoo.exceptions import (
     OperationTimeoutError,
     SessionExpiredError,
 )
+from kazoo.protocol.states import KeeperState
 
 MAX_TRANSACTION_OPS = 1000
 MAX_TRANSACTION_BYTES = 512 * 1024
@@ -108,10 +109,14 @@ def error_name(error: BaseException) -> str:
 
 
 def wait_connected(client: KazooClient, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the client to be connected; return whether it is."""
+    """Wait up to ``timeout`` seconds for the client to be connected; return whether it is.
+
+    Returns False at once when kazoo has stopped reconnecting (its bounded
+    connection retries are spent: state ``CLOSED``), as it never will again.
+    """
     deadline = time.monotonic() + timeout
     while not client.connected:
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or client.client_state == KeeperState.CLOSED:
             return False
         time.sleep(0.05)
     return True
