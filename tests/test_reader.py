@@ -112,6 +112,19 @@ def test_progress_counts_up_to_the_total_once_per_batch(zk_client, parent, metho
     assert seen == [100 * step for step in range(1, 11)] + [1050]
 
 
+@pytest.mark.parametrize("method", BOTH_METHODS)
+def test_a_sink_gets_every_znode_in_order_a_batch_at_a_time(zk_client, parent, method):
+    create_livy_children(zk_client, parent, 250)
+    names = zk_client.get_children(parent)
+    batches: List[List[Znode]] = []
+
+    result = read_children(zk_client, parent, names, method=method, batch_size=64, sink=batches.append)
+
+    assert result.znodes == []
+    assert [len(batch) for batch in batches] == [64, 64, 64, 58]
+    assert [znode for batch in batches for znode in batch] == expected_znodes(zk_client, parent, names)
+
+
 def test_auto_uses_multiread_on_a_3_8_server(zk_client, parent):
     create_livy_children(zk_client, parent, 10)
 

@@ -14,7 +14,7 @@ from kazoo.exceptions import NoNodeError
 
 from zkjanitor.decoder import decode_counter, decode_session, session_id_from_name
 from zkjanitor.errors import StoreNotFound
-from zkjanitor.model import Session, SessionType
+from zkjanitor.model import Session, SessionType, Znode
 from zkjanitor.zk.reader import read_children
 
 COUNTER_NODE = "state"
@@ -85,8 +85,9 @@ def read_inventory(
         except NoNodeError:
             parents[session_type] = ParentInfo(session_type, path, exists=False)
             continue
-        session_names = [name for name in names if session_id_from_name(name) is not None]
-        others = tuple(sorted(n for n in names if n != COUNTER_NODE and session_id_from_name(n) is None))
+        is_session = [session_id_from_name(name) is not None for name in names]
+        session_names = [name for name, session in zip(names, is_session) if session]
+        others = tuple(sorted(n for n, session in zip(names, is_session) if not session and n != COUNTER_NODE))
         parents[session_type] = ParentInfo(
             session_type,
             path,
@@ -105,9 +106,13 @@ def read_inventory(
     for session_type, path, names in to_read:
         done_before = len(sessions) + len(unreadable)
         report = (lambda n, base=done_before: progress(base + n, total)) if progress else None
-        result = read_children(client, path, names, method=read_method, progress=report)
+
+        def decode(znodes: List[Znode], session_type: SessionType = session_type) -> None:
+            # Called per batch as it arrives: decoding overlaps the reads still in flight.
+            sessions.extend([decode_session(session_type, znode) for znode in znodes])
+
+        result = read_children(client, path, names, method=read_method, progress=report, sink=decode)
         method_used = result.method
-        sessions.extend(decode_session(session_type, znode) for znode in result.znodes)
         unreadable.extend(result.errors)
     return Inventory(prefix, sessions, parents, unreadable, method_used)
 

@@ -9,7 +9,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from zkjanitor.classify import Policy, classify
 from zkjanitor.errors import SourceUnavailable
 from zkjanitor.inventory import Inventory
-from zkjanitor.model import Lookup, LookupStatus, Session, SessionReport, SessionType, Verdict
+from zkjanitor.model import Lookup, LookupStatus, SessionReport, SessionType, Verdict
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 UNREACHABLE = Lookup(LookupStatus.UNKNOWN, detail="source-unreachable")
@@ -62,25 +62,27 @@ def classify_inventory(
             lookups[index] = answer
     if now_ms is None:
         now_ms = int(time.time() * 1000)
-    reports = [_report(session, lookup, now_ms, policy) for session, lookup in zip(sessions, lookups)]
+    reports: List[SessionReport] = []
+    for session, lookup in zip(sessions, lookups):
+        verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
+        reports.append(
+            SessionReport(session, verdict, reason, age, None if lookup is None else lookup.record, finished_ms)
+        )
     return ScanResult(inventory, reports, now_ms, source_error)
-
-
-def _report(session: Session, lookup: Optional[Lookup], now_ms: int, policy: Policy) -> SessionReport:
-    verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
-    app = lookup.record if lookup is not None else None
-    return SessionReport(session, verdict, reason, age, app, finished_ms)
 
 
 def summarize(reports: Sequence[SessionReport], types: Sequence[SessionType]) -> Summary:
     """Totals by verdict and by type, bytes, and the age of the oldest stale session."""
-    by_type_verdict = {t: {v: 0 for v in Verdict} for t in types}
+    by_type_verdict = {t: dict.fromkeys(Verdict, 0) for t in types}
     bytes_by_type: Counter = Counter()
     oldest = None
     for report in reports:
-        session_type = report.session.type
-        by_type_verdict.setdefault(session_type, {v: 0 for v in Verdict})[report.verdict] += 1
-        bytes_by_type[session_type] += report.session.size
+        session = report.session
+        counts = by_type_verdict.get(session.type)
+        if counts is None:
+            counts = by_type_verdict[session.type] = dict.fromkeys(Verdict, 0)
+        counts[report.verdict] += 1
+        bytes_by_type[session.type] += len(session.data)
         if report.verdict is Verdict.STALE and (oldest is None or report.age_seconds > oldest):
             oldest = report.age_seconds
     by_verdict = {v: sum(counts[v] for counts in by_type_verdict.values()) for v in Verdict}

@@ -6,6 +6,7 @@ exit code; a traceback is shown only with ``ZKJANITOR_DEBUG=1``.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -92,5 +93,12 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    A run builds one large set of long-lived, acyclic objects (every session of
+    the store) and keeps it to the end, which the cyclic garbage collector would
+    traverse again and again: ~10% of a scan. It is off for the short-lived
+    process; reference counting still frees everything that is not a cycle.
+    """
+    gc.disable()
     cli(prog_name="zkjanitor")

@@ -25,7 +25,7 @@ from zkjanitor.cli.scan import run_scan
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError, SourceUnavailable
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
 from zkjanitor.model import Verdict
-from zkjanitor.prune import Outcome, PruneResult, apply_prune, plan_prune, select_for_prune
+from zkjanitor.prune import Outcome, PruneOutcome, PruneResult, apply_prune, plan_prune, select_for_prune
 from zkjanitor.render import iso_utc
 from zkjanitor.render import json as json_render
 from zkjanitor.render.table import plain, sessions_table
@@ -131,7 +131,7 @@ def prune(
         add_prune_metrics(metrics, result.counts, Outcome.ALL)
     mode = "apply" if apply_changes else "dry-run"
     if settings.output_format == "json":
-        click.echo(json_render.dumps(_prune_json(settings, scan_result, result, mode, older_than, backup_path)))
+        json_render.print_document(_prune_json(settings, scan_result, result, mode, older_than, backup_path))
     else:
         _render_table(settings, scan_result, result, mode, older_than, backup_path, utc)
     if result.aborted:
@@ -142,13 +142,6 @@ def prune(
 
 def _prune_json(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
                 backup_path: Optional[Path]) -> Dict[str, Any]:
-    sessions = []
-    for outcome in result.outcomes:
-        entry = json_render.session_json(outcome.report)
-        entry["action"] = outcome.action
-        if outcome.detail:
-            entry["detail"] = outcome.detail
-        sessions.append(entry)
     counts = result.counts
     return {
         "generated_at": iso_utc(scan_result.now_ms),
@@ -162,8 +155,16 @@ def _prune_json(settings: Settings, scan_result: ScanResult, result: PruneResult
         "backup": str(backup_path) if backup_path else None,
         "aborted": result.aborted,
         "summary": json_render.summary_json(summarize(scan_result.reports, settings.types)),
-        "sessions": sessions,
+        "sessions": json_render.EncodedArray(map(_outcome_line, result.outcomes)),
     }
+
+
+def _outcome_line(outcome: PruneOutcome) -> str:
+    """One selected session's JSON object with its action (and why, when there is more to say)."""
+    extra = {"action": outcome.action}
+    if outcome.detail:
+        extra["detail"] = outcome.detail
+    return json_render.session_line(outcome.report, extra)
 
 
 def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,

@@ -103,7 +103,7 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     if settings.output_format == "json":
         document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown,
                                          warnings=warnings)
-        click.echo(json_render.dumps(document))
+        json_render.print_document(document)
     else:
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
                     show_requested=bool(show), utc=utc)

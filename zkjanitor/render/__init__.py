@@ -6,13 +6,47 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import date, timedelta
+from typing import Dict, Optional
+
+_MS_PER_DAY = 86_400_000
+_EPOCH_DAY = date(1970, 1, 1)
+_MAX_CACHED_DAYS = 100_000
+
+
+class _DayPrefixes(Dict[int, str]):
+    """``"2026-11-23T"`` for the day ``days`` after 1970-01-01, each made once (a store spans few days)."""
+
+    def __missing__(self, days: int) -> str:
+        text = (_EPOCH_DAY + timedelta(days=days)).isoformat() + "T"
+        if len(self) < _MAX_CACHED_DAYS:
+            self[days] = text
+        return text
+
+
+class _Clocks(Dict[int, str]):
+    """``"20:14:40"`` for a second of the day (86,400 at most), each made once."""
+
+    def __missing__(self, second: int) -> str:
+        minutes, seconds = divmod(second, 60)
+        text = "%02d:%02d:%02d" % (minutes // 60, minutes % 60, seconds)
+        self[second] = text
+        return text
+
+
+_DAYS = _DayPrefixes()
+_CLOCKS = _Clocks()
 
 
 def iso_utc(ms: Optional[int]) -> Optional[str]:
-    """Milliseconds since the epoch -> ``2026-11-23T20:14:40.123Z`` (None stays None)."""
+    """Milliseconds since the epoch -> ``2026-11-23T20:14:40.123Z`` (None stays None).
+
+    Integer arithmetic over cached day and clock texts: a few times faster than
+    datetime's formatting, which matters with two or three timestamps per
+    session in a scan of 100k sessions.
+    """
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    days, rest = divmod(ms, _MS_PER_DAY)
+    second, millis = divmod(rest, 1000)
+    return f"{_DAYS[days]}{_CLOCKS[second]}.{millis:03d}Z"

@@ -1,41 +1,90 @@
-"""The contract's JSON documents (``--format json``)."""
+"""The contract's JSON documents (``--format json``).
+
+A document's top level is indented for people; its ``sessions`` array holds one
+compact object per line. A scan lists every session (100k+), so each session
+object is encoded straight to text (:func:`session_line`) rather than built as
+a dict and serialised by the pure-Python indenting encoder, and the array is
+streamed to stdout (:func:`write_document`), never held as one string.
+"""
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any, Dict, Optional, Sequence
+import sys
+from itertools import islice
+from json.encoder import encode_basestring_ascii
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
 from zkjanitor.model import SessionReport, SessionType, Verdict
 from zkjanitor.render import iso_utc
 from zkjanitor.scan import ScanResult, Summary
 
+_TYPE_JSON = {session_type: encode_basestring_ascii(session_type.value) for session_type in SessionType}
+_VERDICT_JSON = {verdict: encode_basestring_ascii(verdict.value) for verdict in Verdict}
+_LINES_PER_WRITE = 1000
+_MAX_CACHED_STRINGS = 10_000
 
-def session_json(report: SessionReport) -> Dict[str, Any]:
-    """One session object, as in the contract, plus a few descriptive extras."""
+
+def _string(value: Optional[str]) -> str:
+    """A JSON string (non-ASCII escaped, as everywhere in zkjanitor's JSON) or ``null``."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+class _StringCache(Dict[Optional[str], str]):
+    """``_string`` of the few distinct values of a field such as owner or kind, each encoded once."""
+
+    def __missing__(self, value: Optional[str]) -> str:
+        text = _string(value)
+        if len(self) < _MAX_CACHED_STRINGS:
+            self[value] = text
+        return text
+
+
+_FEW_VALUES = _StringCache()
+
+
+def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = None) -> str:
+    """One session object as compact JSON text: the contract's fields plus a few descriptive extras.
+
+    ``extra`` adds keys after the session's own (prune's ``action``).
+    """
     session = report.session
     app = report.app
-    return {
-        "type": session.type.value,
-        "id": session.id,
-        "path": session.path,
-        "verdict": report.verdict.value,
-        "reason": report.reason,
-        "app_id": session.app_id,
-        "app_tag": session.app_tag,
-        "app_state": app.state if app is not None else None,
-        "created": iso_utc(session.ctime_ms),
-        "modified": iso_utc(session.mtime_ms),
-        "finished": iso_utc(report.finished_ms),
-        "age_seconds": round(report.age_seconds, 3),
-        "bytes": session.size,
-        "owner": session.owner,
-        "proxy_user": session.proxy_user,
-        "name": session.name,
-        "kind": session.kind,
-        "livy_version": session.livy_version,
-        "driver_uri": session.driver_uri,
-        "znode_version": session.version,
-    }
+    few = _FEW_VALUES
+    created = iso_utc(session.ctime_ms)
+    modified = created if session.mtime_ms == session.ctime_ms else iso_utc(session.mtime_ms)
+    finished = "null" if report.finished_ms is None else f'"{iso_utc(report.finished_ms)}"'
+    line = (
+        f'{{"type": {_TYPE_JSON[session.type]}, "id": {session.id}, "path": {_string(session.path)}, '
+        f'"verdict": {_VERDICT_JSON[report.verdict]}, "reason": {few[report.reason]}, '
+        f'"app_id": {_string(session.app_id)}, "app_tag": {_string(session.app_tag)}, '
+        f'"app_state": {few[None if app is None else app.state]}, '
+        f'"created": "{created}", "modified": "{modified}", "finished": {finished}, '
+        # Three decimals, as round(age, 3) would give: the same JSON number, four times faster.
+        f'"age_seconds": {report.age_seconds:.3f}, "bytes": {len(session.data)}, '
+        f'"owner": {few[session.owner]}, "proxy_user": {few[session.proxy_user]}, '
+        f'"name": {_string(session.name)}, "kind": {few[session.kind]}, '
+        f'"livy_version": {few[session.livy_version]}, "driver_uri": {_string(session.driver_uri)}, '
+        f'"znode_version": {session.version}}}'
+    )
+    if not extra:
+        return line
+    more = "".join(f", {encode_basestring_ascii(key)}: {json.dumps(value)}" for key, value in extra.items())
+    return line[:-1] + more + "}"
+
+
+class EncodedArray:
+    """A JSON array of already-encoded elements, produced lazily and written one per line.
+
+    :func:`write_document` streams it; ``json.dumps`` cannot serialise it.
+    """
+
+    def __init__(self, elements: Iterable[str]) -> None:
+        self._elements = elements
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._elements)
 
 
 def summary_json(summary: Summary) -> Dict[str, Any]:
@@ -90,15 +139,56 @@ def scan_json(
         "unreadable": [{"path": path, "error": error} for path, error in inventory.unreadable],
         "source_error": result.source_error,
         "warnings": list(warnings),
-        "sessions": [session_json(report) for report in sessions],
+        "sessions": EncodedArray(map(session_line, sessions)),
     }
 
 
-def dumps(document: Dict[str, Any]) -> str:
-    """Serialise a document for stdout.
+def write_document(out: TextIO, document: Mapping[str, Any]) -> None:
+    """Write a document to ``out``: indented, except that an :class:`EncodedArray` has one element per line.
 
     Non-ASCII is written as ``\\uXXXX`` escapes: znode data may hold lone
     surrogates (valid JSON escapes that UTF-8 cannot encode), and escaped
-    output is valid JSON on any terminal or pipe encoding.
+    output is valid JSON on any terminal or pipe encoding. A document without
+    an EncodedArray is written exactly as ``json.dumps(document, indent=2)``.
     """
-    return json.dumps(document, indent=2, ensure_ascii=True)
+    if not document:
+        out.write("{}\n")
+        return
+    separator = "{\n  "
+    for key, value in document.items():
+        out.write(f"{separator}{encode_basestring_ascii(str(key))}: ")
+        if isinstance(value, EncodedArray):
+            _write_array(out, value)
+        else:
+            out.write(json.dumps(value, indent=2, ensure_ascii=True).replace("\n", "\n  "))
+        separator = ",\n  "
+    out.write("\n}\n")
+
+
+def _write_array(out: TextIO, elements: EncodedArray) -> None:
+    """``[`` + one element per line, indented under a top-level key + ``]``, a chunk of lines per write."""
+    remaining = iter(elements)
+    first = next(remaining, None)
+    if first is None:
+        out.write("[]")
+        return
+    out.write(f"[\n    {first}")
+    while True:
+        chunk = list(islice(remaining, _LINES_PER_WRITE))
+        if not chunk:
+            break
+        out.write(",\n    " + ",\n    ".join(chunk))
+    out.write("\n  ]")
+
+
+def print_document(document: Mapping[str, Any]) -> None:
+    """Write a document to stdout (see :func:`write_document`) and flush it."""
+    write_document(sys.stdout, document)
+    sys.stdout.flush()
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """A document as one string, as :func:`write_document` writes it (without the final newline)."""
+    buffer = io.StringIO()
+    write_document(buffer, document)
+    return buffer.getvalue()[:-1]

@@ -48,6 +48,8 @@ from zkjanitor.zk.multiread import ReadOutcome, multiread_async, server_supports
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_MULTIREAD_IN_FLIGHT = 4
 DEFAULT_PIPELINED_IN_FLIGHT = 500
+PIPELINED_SETTLE_FRACTION = 5
+"""Pipelined answers are collected 1/5 of the window (100 gets) at a time."""
 
 RESPONSE_TIMEOUT_S = 30.0
 """Longest wait for one response. kazoo fails in-flight requests as soon as it
@@ -81,6 +83,7 @@ class ReadResult(NamedTuple):
 
 
 ProgressCallback = Callable[[int], None]
+ZnodeSink = Callable[[List[Znode]], None]
 
 _multiread_support: "weakref.WeakKeyDictionary[KazooClient, bool]" = weakref.WeakKeyDictionary()
 
@@ -94,6 +97,7 @@ def read_children(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_in_flight: Optional[int] = None,
     progress: Optional[ProgressCallback] = None,
+    sink: Optional[ZnodeSink] = None,
 ) -> ReadResult:
     """Read the data and stat of ``parent + "/" + name`` for every name.
 
@@ -105,6 +109,9 @@ def read_children(
     single gets in pipelined mode; None means :data:`DEFAULT_MULTIREAD_IN_FLIGHT`
     or :data:`DEFAULT_PIPELINED_IN_FLIGHT`. ``progress(n)`` receives the number
     of znodes finished so far, about once per batch, and finally the total.
+    ``sink(znodes)``, if given, receives the znodes as they are answered, in
+    order, a batch at a time, instead of ``ReadResult.znodes`` (then empty):
+    the caller works on one batch while the next ones are in flight.
 
     Raises a kazoo exception (``ConnectionLoss``, ``SessionExpiredError``, ...)
     if the connection or session fails before every znode is read, and
@@ -115,7 +122,7 @@ def read_children(
     chosen = _resolve_method(client, ReadMethod(method))
     base = parent.rstrip("/")
     paths = [f"{base}/{name}" for name in names]
-    sorter = _OutcomeSorter(progress)
+    sorter = _OutcomeSorter(progress, sink)
     if chosen is ReadMethod.MULTIREAD:
         requests = max_in_flight or DEFAULT_MULTIREAD_IN_FLIGHT
         _read_by_multiread(client, paths, batch_size, requests, sorter)
@@ -140,13 +147,14 @@ def _resolve_method(client: KazooClient, method: ReadMethod) -> ReadMethod:
 class _OutcomeSorter:
     """Sorts each path's outcome into znodes, gone or errors, and reports progress."""
 
-    def __init__(self, progress: Optional[ProgressCallback]) -> None:
+    def __init__(self, progress: Optional[ProgressCallback], sink: Optional[ZnodeSink] = None) -> None:
         self.znodes: List[Znode] = []
         self.gone: List[str] = []
         self.errors: List[Tuple[str, str]] = []
         self.finished = 0
         self._progress = progress
         self._reported = -1
+        self._sink = sink
 
     def add(self, path: str, outcome: ReadOutcome) -> None:
         """File one path's outcome: ``(data, stat)`` or the server's exception for it."""
@@ -160,7 +168,10 @@ class _OutcomeSorter:
             self.errors.append((path, _short_error_name(outcome)))
 
     def report(self) -> None:
-        """Tell the progress callback how many znodes are finished, unless already told."""
+        """Hand the znodes read so far to the sink; tell the progress callback how many are finished."""
+        if self._sink is not None and self.znodes:
+            znodes, self.znodes = self.znodes, []
+            self._sink(znodes)
         if self._progress is not None and self.finished != self._reported:
             self._reported = self.finished
             self._progress(self.finished)
@@ -211,24 +222,33 @@ def _read_pipelined(
     report_every: int,
     sorter: _OutcomeSorter,
 ) -> None:
-    """Read ``paths`` with one ``get_async`` each, at most ``window`` unanswered at a time."""
-    in_flight: Deque[Tuple[str, IAsyncResult]] = deque()
+    """Read ``paths`` with one ``get_async`` each, at most ``window`` unanswered at a time.
 
-    def finish_oldest() -> None:
-        path, async_result = in_flight.popleft()
-        try:
-            outcome = _await(async_result, client.handler)
-        except _FATAL_ERRORS:
-            raise
-        except ZookeeperError as error:
-            outcome = error
-        sorter.add(path, outcome)
-        if sorter.finished % report_every == 0:
-            sorter.report()
+    Answers are collected a fraction of the window at a time: ZooKeeper answers
+    a session's requests in order, so once the youngest of them is answered
+    the older ones are too, and one wait serves them all. Waiting for each
+    answer in turn costs a thread hand-off per znode, a quarter of the time.
+    """
+    in_flight: Deque[Tuple[str, IAsyncResult]] = deque()
+    settle_count = max(1, window // PIPELINED_SETTLE_FRACTION)
+
+    def settle_oldest(count: int) -> None:
+        in_flight[count - 1][1].wait(RESPONSE_TIMEOUT_S)
+        for _ in range(count):
+            path, async_result = in_flight.popleft()
+            try:
+                outcome = _await(async_result, client.handler)
+            except _FATAL_ERRORS:
+                raise
+            except ZookeeperError as error:
+                outcome = error
+            sorter.add(path, outcome)
+            if sorter.finished % report_every == 0:
+                sorter.report()
 
     for path in paths:
         if len(in_flight) >= window:
-            finish_oldest()
+            settle_oldest(settle_count)
         in_flight.append((path, client.get_async(path)))
     while in_flight:
-        finish_oldest()
+        settle_oldest(min(settle_count, len(in_flight)))

@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""``make bench``: zkjanitor against the tools operators use, side by side on the same data.
+
+For each store size N (default 10k, 40k and 100k sessions) this starts a fresh
+ZooKeeper on loopback, seeds an incident store (most sessions stale: their
+apps long forgotten by a ResourceManager that, like Hadoop 3, remembers only
+the last 1000 finished apps), starts the YARN double, then measures in one run:
+
+* ``zkjanitor scan --format json`` (the real CLI, a subprocess: wall time,
+  peak RSS, YARN requests), and the same with ``--read-method pipelined``;
+* the baseline for reads: a sequential kazoo ``get`` loop over the same znodes
+  (timed from its first ``get_children`` to its last ``get``: no start-up);
+* ``zkjanitor prune --apply --yes`` of every stale session (scan, lock,
+  fsynced backup, version-checked deletes);
+* the baseline for deletes: ``zkCli.sh deleteall`` of an identical copy of the
+  stale znodes, as operators run it (JVM start-up included, also shown alone).
+
+It prints one table with each figure as a ratio to its baseline, the targets of
+the issue with PASS/FAIL, and the machine. It exits 0 even when a target fails
+(it measures; it does not gate), but says so loudly. Everything runs on
+127.0.0.1 and every server and temporary directory is removed, even on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+from kazoo.client import KazooClient
+
+import zkjanitor
+from zkjanitor.inventory import children_reply_bytes
+from zkjanitor.model import SessionType, Verdict
+from zkjanitor.testing.seeder import SeedZnode, build_scenario, seed
+from zkjanitor.testing.yarn_double import YarnDouble
+from zkjanitor.testing.zkserver import ZKCLI, ZooKeeperServer, four_letter_word
+
+DEFAULT_SIZES = (10_000, 40_000, 100_000)
+QUICK_SIZES = (300,)
+PREFIX = "livy"
+COPY_PREFIX = "zkcli-copy"
+"""Where the identical copy of the stale znodes lives, for ``zkCli.sh deleteall``."""
+OLD_CLOCK = "-20d"
+"""The seeding server's clock: the incident's sessions are weeks old."""
+OLDER_THAN = "1h"
+"""prune's --older-than: every stale session of the scenario is older than this."""
+RETAINED_FINISHED_APPS = 1000
+"""yarn.resourcemanager.max-completed-applications of Hadoop 3."""
+SCENARIO_SEED = 42
+
+COMMAND_TIMEOUT_S = 900.0
+"""Upper bound on any one measured command (the 100k pipelined scan takes ~30 s)."""
+ZK_START_TIMEOUT_S = 120.0
+JAVA_CLIENT_MAX_BUFFER = 1024 * 1024
+"""jute.maxbuffer of zkCli.sh's Java client (ZooKeeper >= 3.6): a bigger getChildren reply fails."""
+RAISED_JUTE_MAXBUFFER = 8 * 1024 * 1024
+MIB = 1024 * 1024
+
+# The issue's targets.
+SCAN_TARGET_SIZE = 40_000
+SCAN_MAX_RATIO = 1 / 20
+PIPELINED_MAX_RATIO = 1 / 2
+PRUNE_MAX_RATIO = 1 / 4
+RSS_TARGET_SIZE = 100_000
+RSS_MAX_MB = 200.0
+MAX_YARN_REQUESTS = 5
+LINEAR_TOLERANCE = 1.25
+"""Linear cost: µs/session may not grow by more than this factor from one N to the next."""
+
+
+class Run(NamedTuple):
+    """One measured zkjanitor process (or the median of a few)."""
+
+    seconds: float
+    peak_rss_mb: float
+    yarn_requests: int
+
+
+class SizeResult(NamedTuple):
+    """Everything measured for one store size."""
+
+    sessions: int
+    stale: int
+    seed_seconds: float
+    scan: Run
+    scan_pipelined: Run
+    get_loop_seconds: float
+    prune: Run
+    pruned: int
+    deleteall_seconds: float
+    deleteall_znodes: int
+    zkcli_startup_seconds: float
+    zkcli_flags: str
+    zookeeper_version: str
+
+
+class Environment(NamedTuple):
+    """Where and with what the figures were measured."""
+
+    date: str
+    cpu: str
+    cpus: int
+    load_start: Tuple[float, float, float]
+    load_end: Tuple[float, float, float]
+    system: str
+    versions: str
+
+
+class Judgement(NamedTuple):
+    """One target of the issue and how this run fared: True, False, or None (not measured)."""
+
+    target: str
+    passed: Optional[bool]
+    detail: str
+
+
+class BenchmarkError(RuntimeError):
+    """A measured command failed or produced a wrong result: its figure would mean nothing."""
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def run_measured(
+    args: Sequence[str],
+    *,
+    env: Dict[str, str],
+    stdout_path: Path,
+    stderr_path: Path,
+    timeout: float = COMMAND_TIMEOUT_S,
+) -> Tuple[float, float, int]:
+    """Run ``args`` to completion; return its wall seconds, peak RSS (MB) and exit code.
+
+    The process gets its own process group, killed (with its children) if it
+    outlives ``timeout`` or if this script is interrupted. Peak RSS is the
+    kernel's ``ru_maxrss`` for the child, from ``wait4``.
+    """
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(args), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+        timed_out = threading.Event()
+
+        def kill_on_timeout() -> None:
+            timed_out.set()
+            _kill_group(process.pid)
+
+        timer = threading.Timer(timeout, kill_on_timeout)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            _kill_group(process.pid)
+            process.wait()
+            raise
+        finally:
+            timer.cancel()
+        elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if timed_out.is_set():
+        raise BenchmarkError(f"{' '.join(args[:4])} ... did not finish within {timeout:.0f} s")
+    return elapsed, usage.ru_maxrss / 1024.0, process.returncode
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _child_env() -> Dict[str, str]:
+    """This environment without zkjanitor's own settings, so only the command line counts."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("ZKJANITOR_")}
+
+
+def zkjanitor_command(*args: str) -> List[str]:
+    """The CLI as operators run it, with this interpreter."""
+    return [sys.executable, "-m", "zkjanitor", *args]
+
+
+def run_zkjanitor(
+    args: Sequence[str], *, yarn: YarnDouble, workdir: Path, label: str
+) -> Tuple[Run, Dict[str, object]]:
+    """Run one zkjanitor command with ``--format json``; its Run and parsed JSON document."""
+    stdout_path, stderr_path = workdir / f"{label}.json", workdir / f"{label}.stderr"
+    yarn.reset_requests()
+    seconds, rss_mb, code = run_measured(
+        zkjanitor_command(*args, "--format", "json"), env=_child_env(),
+        stdout_path=stdout_path, stderr_path=stderr_path,
+    )
+    requests = yarn.request_count
+    if code != 0:
+        raise BenchmarkError(
+            f"zkjanitor {' '.join(args[:1])} exited {code}: {stderr_path.read_text(errors='replace')[-2000:]}"
+        )
+    with open(stdout_path, "rb") as handle:
+        document = json.load(handle)
+    stdout_path.unlink()
+    return Run(seconds, rss_mb, requests), document
+
+
+def median_run(runs: Sequence[Run]) -> Run:
+    """The median wall time; the worst peak RSS and YARN request count of all runs."""
+    return Run(
+        statistics.median(run.seconds for run in runs),
+        max(run.peak_rss_mb for run in runs),
+        max(run.yarn_requests for run in runs),
+    )
+
+
+def _client(connect: str) -> KazooClient:
+    client = KazooClient(
+        hosts=connect, timeout=30,
+        connection_retry={"max_tries": 3, "delay": 0.2, "max_delay": 2},
+        command_retry={"max_tries": 3, "delay": 0.2, "max_delay": 2},
+    )
+    client.start(timeout=60)
+    return client
+
+
+def sequential_get_loop(connect: str, prefix: str) -> Tuple[float, int]:
+    """What a naive script does: list each parent, then ``get`` every session, one at a time.
+
+    Timed from the first ``get_children`` to the last ``get`` (connecting and
+    Python start-up are left out, which only flatters this baseline).
+    Returns the seconds and the number of znodes read.
+    """
+    client = _client(connect)
+    try:
+        started = time.perf_counter()
+        count = 0
+        for session_type in SessionType:
+            parent = f"/{prefix}/v1/{session_type.value}"
+            for name in client.get_children(parent):
+                if name.isdigit():
+                    client.get(f"{parent}/{name}")
+                    count += 1
+        return time.perf_counter() - started, count
+    finally:
+        client.stop()
+        client.close()
+
+
+def zkcli(server: ZooKeeperServer, workdir: Path, label: str, *command: str, flags: str = "") -> float:
+    """Run ``zkCli.sh -server HOST:PORT COMMAND...`` as operators do; its wall seconds."""
+    env = dict(_child_env(), CLIENT_JVMFLAGS=flags) if flags else _child_env()
+    seconds, _, code = run_measured(
+        ["bash", str(ZKCLI), "-server", server.connect_string, *command], env=env,
+        stdout_path=workdir / f"{label}.out", stderr_path=workdir / f"{label}.err",
+    )
+    if code != 0:
+        raise BenchmarkError(f"zkCli.sh {' '.join(command)} exited {code}; see {workdir / label}.out")
+    return seconds
+
+
+def heap_for(sessions: int) -> str:
+    """ZooKeeper's -Xmx for a store of this size (100k znodes of ~300 B need ~230 MB live)."""
+    if sessions <= 20_000:
+        return "256m"
+    return "512m" if sessions <= 50_000 else "1g"
+
+
+def _seed_store(server: ZooKeeperServer, scenario_old: Sequence[SeedZnode], scenario_recent: Sequence[SeedZnode],
+                counters: Dict[SessionType, int]) -> float:
+    """Seed the old sessions on the server's fake clock, the recent ones on the real clock."""
+    started = time.perf_counter()
+    client = _client(server.connect_string)
+    try:
+        seed(client, PREFIX, scenario_old, counters=counters)
+    finally:
+        client.stop()
+        client.close()
+    server.restart(timeout=ZK_START_TIMEOUT_S)
+    client = _client(server.connect_string)
+    try:
+        seed(client, PREFIX, scenario_recent)
+    finally:
+        client.stop()
+        client.close()
+    return time.perf_counter() - started
+
+
+def measure_size(sessions: int, *, repeat: int, workdir: Path, log: "Log") -> SizeResult:
+    """Seed a store of ``sessions`` sessions in a fresh ZooKeeper and measure everything on it."""
+    now_ms = int(time.time() * 1000)
+    scenario = build_scenario(
+        sessions, seed=SCENARIO_SEED, now_ms=now_ms, retained_finished_apps=RETAINED_FINISHED_APPS
+    )
+    stale_keys = {key for key, (verdict, _) in scenario.expected.items() if verdict == Verdict.STALE.value}
+    stale_znodes = [z for z in scenario.old_znodes if (z.type, int(z.name)) in stale_keys]
+    if len(stale_znodes) != len(stale_keys):
+        raise BenchmarkError("the scenario has stale sessions among the recent ones; --older-than would skip them")
+
+    with ExitStack() as stack:
+        server = ZooKeeperServer(data_dir=workdir / "zk", faketime=OLD_CLOCK, heap=heap_for(sessions))
+        stack.callback(server.stop)
+        server.start(timeout=ZK_START_TIMEOUT_S)
+        seed_seconds = _seed_store(server, scenario.old_znodes, scenario.recent_znodes, scenario.counters)
+        yarn = stack.enter_context(YarnDouble(max_completed_apps=RETAINED_FINISHED_APPS))
+        yarn.add_apps(scenario.apps)
+        log(f"N={sessions:,}: seeded {sessions:,} sessions ({len(stale_keys):,} stale) in {seed_seconds:.1f} s")
+
+        store = ["--zk", server.connect_string, "--prefix", PREFIX, "--yarn", yarn.url]
+        scans = []
+        for attempt in range(repeat):
+            run, document = run_zkjanitor(["scan", *store], yarn=yarn, workdir=workdir, label="scan")
+            _check_scan(document, sessions, len(stale_keys))
+            scans.append(run)
+            log(f"N={sessions:,}: zkjanitor scan #{attempt + 1}: {run.seconds:.2f} s, {run.peak_rss_mb:.0f} MB")
+        pipelined, document = run_zkjanitor(
+            ["scan", *store, "--read-method", "pipelined"], yarn=yarn, workdir=workdir, label="scan-pipelined"
+        )
+        _check_scan(document, sessions, len(stale_keys))
+        log(f"N={sessions:,}: zkjanitor scan --read-method pipelined: {pipelined.seconds:.2f} s")
+
+        loop_seconds, read = sequential_get_loop(server.connect_string, PREFIX)
+        if read != sessions:
+            raise BenchmarkError(f"the get loop read {read} znodes, not {sessions}")
+        log(f"N={sessions:,}: sequential kazoo get loop: {loop_seconds:.2f} s")
+
+        prune, document = run_zkjanitor(
+            ["prune", *store, "--older-than", OLDER_THAN, "--apply", "--yes",
+             "--backup", str(workdir / "backup.jsonl")],
+            yarn=yarn, workdir=workdir, label="prune",
+        )
+        pruned = int(document["deleted"])  # type: ignore[call-overload]
+        if pruned != len(stale_keys):
+            raise BenchmarkError(f"prune deleted {pruned} znodes, not the {len(stale_keys)} stale ones")
+        log(f"N={sessions:,}: zkjanitor prune --apply: {prune.seconds:.2f} s ({pruned:,} deleted)")
+
+        deleteall_seconds, deleted, startup, flags = _zkcli_deleteall(server, stale_znodes, workdir)
+        version = _zookeeper_version(server)
+        log(f"N={sessions:,}: zkCli.sh deleteall: {deleteall_seconds:.2f} s ({deleted:,} znodes)")
+    return SizeResult(
+        sessions, len(stale_keys), seed_seconds, median_run(scans), pipelined, loop_seconds, prune, pruned,
+        deleteall_seconds, deleted, startup, flags, version,
+    )
+
+
+def _check_scan(document: Dict[str, object], sessions: int, stale: int) -> None:
+    summary = document["summary"]
+    assert isinstance(summary, dict)
+    if summary["sessions"] != sessions or summary["stale"] != stale:
+        raise BenchmarkError(
+            f"scan found {summary['sessions']} sessions, {summary['stale']} stale; expected {sessions}, {stale}"
+        )
+
+
+def _zkcli_deleteall(
+    server: ZooKeeperServer, stale_znodes: Sequence[SeedZnode], workdir: Path
+) -> Tuple[float, int, float, str]:
+    """Seed a copy of the stale znodes, ``zkCli.sh deleteall`` it; seconds, znodes, JVM start, flags."""
+    client = _client(server.connect_string)
+    try:
+        seed(client, COPY_PREFIX, stale_znodes)
+        copy_root = f"/{COPY_PREFIX}"
+        znodes = client.get_children(f"{copy_root}/v1")
+        total = 2 + len(znodes) + sum(len(client.get_children(f"{copy_root}/v1/{child}")) for child in znodes)
+        widest = max(
+            children_reply_bytes(client.get_children(f"{copy_root}/v1/{session_type.value}"))
+            for session_type in SessionType
+        )
+    finally:
+        client.stop()
+        client.close()
+    # A Java client refuses a getChildren reply over jute.maxbuffer; an operator would raise it.
+    flags = f"-Djute.maxbuffer={RAISED_JUTE_MAXBUFFER}" if widest >= JAVA_CLIENT_MAX_BUFFER * 0.95 else ""
+    startup = zkcli(server, workdir, "zkcli-ls", "ls", "/", flags=flags)
+    seconds = zkcli(server, workdir, "zkcli-deleteall", "deleteall", copy_root, flags=flags)
+    client = _client(server.connect_string)
+    try:
+        if client.exists(copy_root) is not None:
+            raise BenchmarkError(f"zkCli.sh deleteall left {copy_root} behind; see {workdir}/zkcli-deleteall.out")
+    finally:
+        client.stop()
+        client.close()
+    return seconds, total, startup, flags
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def _first_line(args: Sequence[str]) -> str:
+    try:
+        completed = subprocess.run(list(args), capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (completed.stdout or completed.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _zookeeper_version(server: ZooKeeperServer) -> str:
+    """The server's version, from its ``srvr`` answer."""
+    try:
+        answer = four_letter_word(server.port, "srvr", timeout=10)
+    except OSError:
+        return "unknown"
+    for line in answer.splitlines():
+        if line.startswith("Zookeeper version:"):
+            # "3.8.0-${mvngit.commit.id}, built on ...": Debian's build leaves the git id unset.
+            return line.split(":", 1)[1].split(",")[0].split("-$")[0].strip()
+    return "unknown"
+
+
+def describe_environment(load_start: Tuple[float, float, float], results: Sequence[SizeResult]) -> Environment:
+    """The machine, its load and the versions of everything measured."""
+    zookeeper = sorted({r.zookeeper_version for r in results})
+    versions = ", ".join(
+        [
+            f"zkjanitor {zkjanitor.__version__}",
+            f"Python {platform.python_version()}",
+            *(f"{name} {metadata.version(name)}" for name in ("kazoo", "click", "rich", "requests")),
+            f"ZooKeeper {'/'.join(zookeeper)} (server and zkCli.sh)",
+            _first_line(["java", "-version"]),
+        ]
+    )
+    return Environment(
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        cpu=_cpu_model(),
+        cpus=os.cpu_count() or 0,
+        load_start=load_start,
+        load_end=os.getloadavg(),
+        system=platform.platform(),
+        versions=versions,
+    )
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def ratio_text(value: float, baseline: float) -> str:
+    """``0.05`` of the baseline as ``1/20.0``; a value above the baseline as ``2.00x``."""
+    if value <= 0 or baseline <= 0:
+        return "n/a"
+    return f"1/{baseline / value:.1f}" if value <= baseline else f"{value / baseline:.2f}x"
+
+
+def table(results: Sequence[SizeResult]) -> str:
+    """One Markdown table of every figure, with its ratio to its baseline."""
+    lines = [
+        "| N | measurement | wall s | µs/session | peak RSS MB | YARN requests | ratio to baseline |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+
+    def row(result: SizeResult, what: str, seconds: float, run: Optional[Run], ratio: str) -> None:
+        rss = f"{run.peak_rss_mb:.0f}" if run else ""
+        requests = str(run.yarn_requests) if run else ""
+        per_session = seconds / result.sessions * 1e6
+        lines.append(
+            f"| {result.sessions:,} | {what} | {seconds:.2f} | {per_session:.1f} | {rss} | {requests} | {ratio} |"
+        )
+
+    for r in results:
+        loop, deleteall = r.get_loop_seconds, r.deleteall_seconds
+        row(r, "sequential kazoo `get` loop (baseline)", loop, None, "baseline")
+        row(r, "`zkjanitor scan` (multiRead)", r.scan.seconds, r.scan, f"{ratio_text(r.scan.seconds, loop)} of loop")
+        row(r, "`zkjanitor scan --read-method pipelined`", r.scan_pipelined.seconds, r.scan_pipelined,
+            f"{ratio_text(r.scan_pipelined.seconds, loop)} of loop")
+        flags = f", {r.zkcli_flags}" if r.zkcli_flags else ""
+        row(r, f"`zkCli.sh deleteall` of {r.deleteall_znodes:,} znodes (baseline; JVM start + connect "
+               f"{r.zkcli_startup_seconds:.2f} s{flags})", deleteall, None, "baseline")
+        row(r, f"`zkjanitor prune --apply` of {r.pruned:,} stale (scan, lock, backup, version checks)",
+            r.prune.seconds, r.prune, f"{ratio_text(r.prune.seconds, deleteall)} of deleteall")
+    return "\n".join(lines)
+
+
+def judge(results: Sequence[SizeResult]) -> List[Judgement]:
+    """The issue's targets against this run's figures."""
+    by_size = {r.sessions: r for r in results}
+    judgements = []
+    at_40k = by_size.get(SCAN_TARGET_SIZE)
+    missing = f"not measured (needs N={SCAN_TARGET_SIZE:,} in --sizes)"
+    for target, value, baseline, limit in (
+        (f"scan of {SCAN_TARGET_SIZE:,} ≤ 1/20 of the sequential get loop",
+         at_40k and at_40k.scan.seconds, at_40k and at_40k.get_loop_seconds, SCAN_MAX_RATIO),
+        (f"prune --apply of the stale sessions of {SCAN_TARGET_SIZE:,} ≤ 1/4 of zkCli.sh deleteall of as many",
+         at_40k and at_40k.prune.seconds, at_40k and at_40k.deleteall_seconds, PRUNE_MAX_RATIO),
+        (f"fallback (pipelined) scan of {SCAN_TARGET_SIZE:,} ≤ 1/2 of the sequential get loop",
+         at_40k and at_40k.scan_pipelined.seconds, at_40k and at_40k.get_loop_seconds, PIPELINED_MAX_RATIO),
+    ):
+        if not value or not baseline:
+            judgements.append(Judgement(target, None, missing))
+        else:
+            judgements.append(Judgement(
+                target, value <= baseline * limit,
+                f"{ratio_text(value, baseline)} ({value:.2f} s vs {baseline:.2f} s)",
+            ))
+    judgements.append(yarn_requests(results))
+    at_100k = by_size.get(RSS_TARGET_SIZE)
+    judgements.append(
+        Judgement(f"peak RSS of scan at {RSS_TARGET_SIZE:,} ≤ {RSS_MAX_MB:.0f} MB",
+                  at_100k.scan.peak_rss_mb <= RSS_MAX_MB, f"{at_100k.scan.peak_rss_mb:.0f} MB")
+        if at_100k else
+        Judgement(f"peak RSS of scan at {RSS_TARGET_SIZE:,} ≤ {RSS_MAX_MB:.0f} MB", None,
+                  f"not measured (needs N={RSS_TARGET_SIZE:,} in --sizes)")
+    )
+    judgements.append(linearity(results))
+    return judgements
+
+
+def yarn_requests(results: Sequence[SizeResult]) -> Judgement:
+    """Each command sends the same few YARN requests whatever N is."""
+    per_command = {
+        "scan": [r.scan.yarn_requests for r in results],
+        "pipelined scan": [r.scan_pipelined.yarn_requests for r in results],
+        "prune": [r.prune.yarn_requests for r in results],
+    }
+    passed = all(max(counts) <= MAX_YARN_REQUESTS and len(set(counts)) == 1 for counts in per_command.values())
+    sizes = "/".join(f"{r.sessions:,}" for r in results)
+    detail = "; ".join(f"{name} {'/'.join(map(str, counts))}" for name, counts in per_command.items())
+    return Judgement(f"YARN requests per run ≤ {MAX_YARN_REQUESTS}, independent of N", passed,
+                     f"{detail} (N = {sizes})")
+
+
+def linearity(results: Sequence[SizeResult]) -> Judgement:
+    """Per-session cost of scan and prune must not grow with N (within LINEAR_TOLERANCE)."""
+    target = f"cost grows linearly with N (µs/session grows < {LINEAR_TOLERANCE - 1:.0%} per step)"
+    ordered = sorted(results, key=lambda r: r.sessions)
+    if len(ordered) < 2:
+        return Judgement(target, None, "not measured (needs two sizes or more)")
+    passed = True
+    parts = []
+    for name, seconds_of in (("scan", lambda r: r.scan.seconds), ("prune", lambda r: r.prune.seconds)):
+        costs = [seconds_of(r) / r.sessions * 1e6 for r in ordered]
+        passed = passed and all(later <= earlier * LINEAR_TOLERANCE for earlier, later in zip(costs, costs[1:]))
+        marginal = (seconds_of(ordered[-1]) - seconds_of(ordered[0])) / (ordered[-1].sessions - ordered[0].sessions)
+        parts.append(f"{name} {' → '.join(f'{c:.1f}' for c in costs)} µs/session "
+                     f"(marginal {marginal * 1e6:.1f} µs/session)")
+    return Judgement(target, passed, "; ".join(parts))
+
+
+def report(results: Sequence[SizeResult], environment: Environment) -> str:
+    """The whole printout: table, targets, machine."""
+    judgements = judge(results)
+    failed = [j for j in judgements if j.passed is False]
+    lines = [
+        f"zkjanitor benchmark, {environment.date}",
+        "",
+        table(results),
+        "",
+        "Targets (ratios from this one run; µs/session = wall time / N):",
+    ]
+    for judgement in judgements:
+        mark = {True: "PASS", False: "FAIL", None: "----"}[judgement.passed]
+        lines.append(f"  {mark}  {judgement.target}: {judgement.detail}")
+    lines += [
+        "",
+        f"Machine: {environment.cpus} CPUs ({environment.cpu}), {environment.system}",
+        "Load average (1/5/15 min): at start " + " ".join(f"{x:.2f}" for x in environment.load_start)
+        + ", at end " + " ".join(f"{x:.2f}" for x in environment.load_end),
+        f"Versions: {environment.versions}",
+        "zkjanitor scan: median wall time of the repeated runs; every other figure: one run. Wall times include",
+        "process start-up for zkjanitor and zkCli.sh (JVM), but not for the get loop.",
+    ]
+    if failed:
+        banner = f"*** {len(failed)} TARGET(S) FAILED: " + "; ".join(j.target for j in failed) + " ***"
+        lines += ["", banner]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+class Log:
+    """Progress lines on stderr, so stdout holds only the report."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _sizes(text: str) -> List[int]:
+    try:
+        sizes = [int(part.replace("_", "").replace("k", "000")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sizes wants numbers like 10k,40k,100k, not {text!r}") from None
+    if not sizes or min(sizes) < 100:
+        raise argparse.ArgumentTypeError("every size must be at least 100")
+    return sizes
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=_sizes, help="store sizes, e.g. 10k,40k,100k (the default)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke run: N={','.join(map(str, QUICK_SIZES))}, scans run once")
+    parser.add_argument("--repeat", type=int, help="runs of zkjanitor scan per N; the median counts (default 3)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    args.sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    if not 1 <= args.repeat <= 10:
+        parser.error("--repeat must be between 1 and 10")
+    return args
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def measure(sizes: Sequence[int], *, repeat: int, log: Log) -> Iterator[SizeResult]:
+    """Measure each size in its own ZooKeeper and temporary directory, removed afterwards."""
+    for sessions in sizes:
+        workdir = Path(tempfile.mkdtemp(prefix=f"zkjanitor-bench-{sessions}-"))
+        try:
+            yield measure_size(sessions, repeat=repeat, workdir=workdir, log=log)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if not ZKCLI.exists():
+        print(f"zkjanitor benchmark: {ZKCLI} not found; run `make setup`", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    log = Log(args.quiet)
+    load_start = os.getloadavg()
+    try:
+        results = list(measure(args.sizes, repeat=args.repeat, log=log))
+    except KeyboardInterrupt:
+        print("zkjanitor benchmark: interrupted; servers stopped and temporary files removed", file=sys.stderr)
+        return 130
+    except BenchmarkError as error:
+        print(f"zkjanitor benchmark: INVALID RUN: {error}", file=sys.stderr)
+        return 1
+    text = report(results, describe_environment(load_start, results))
+    print(text, flush=True)
+    if "TARGET(S) FAILED" in text:
+        print(text.splitlines()[-1], file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
