@@ -8,6 +8,8 @@ Safety rules (the contract's "Safety rules of prune --apply"):
 * Every batch is in the backup, fsynced, before its deletes are sent.
 * Every delete is conditional on the znode version that was read, so a session
   Livy touched since the scan is skipped (``skipped-changed``), not deleted.
+  Each batch is read again just before its deletes, so a znode Livy deleted and
+  re-created meanwhile (version 0 again) is skipped too.
 * A batch is one multi transaction (at most 1000 ops, well under 1 MB); if it
   fails (a changed or vanished znode rolls back the whole multi) the batch is
   retried once as individual version-checked deletes.
@@ -28,7 +30,7 @@ from kazoo.protocol.states import ZnodeStat
 
 from zkjanitor.backup import BackupWriter
 from zkjanitor.errors import ZkJanitorError
-from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.model import SessionReport, SessionType, Verdict, Znode
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -42,8 +44,12 @@ from zkjanitor.zk.batch import (
     run_pipelined,
     wait_connected,
 )
+from zkjanitor.zk.reader import read_children
 
 Progress = Callable[[int], None]
+
+REREAD_REQUEST_BYTES = 256 * 1024
+"""Bound on one request that reads a batch again before deleting it (the server's limit is 1 MB)."""
 
 
 class Outcome:
@@ -251,10 +257,62 @@ def _delete_one_by_one(
     return outcomes, reason
 
 
+def _as_now(client: KazooClient, reports: Sequence[SessionReport]) -> Dict[str, Optional[Znode]]:
+    """Each report's znode as ZooKeeper holds it now (None: gone); unreadable ones are left out.
+
+    Raises kazoo's connection errors (see :func:`read_children`).
+    """
+    names_by_parent: Dict[str, List[str]] = {}
+    for report in reports:
+        parent, _, name = report.session.path.rpartition("/")
+        names_by_parent.setdefault(parent, []).append(name)
+    # Each getData op in a multiRead request carries its full path: keep requests near 256 KB.
+    longest = max(len(((client.chroot or "") + report.session.path).encode("utf-8")) for report in reports)
+    per_request = max(1, min(len(reports), REREAD_REQUEST_BYTES // (longest + 16)))
+    now: Dict[str, Optional[Znode]] = {}
+    for parent, names in names_by_parent.items():
+        result = read_children(client, parent, names, batch_size=per_request)
+        now.update((znode.path, znode) for znode in result.znodes)
+        now.update((path, None) for path in result.gone)
+    return now
+
+
 def _delete_batch(
     client: KazooClient, reports: Sequence[SessionReport]
 ) -> Tuple[List[PruneOutcome], Optional[str]]:
-    """Delete one batch in a multi, falling back to single deletes; outcomes and an abort reason."""
+    """Read the batch again, then delete the znodes still as scanned; outcomes and an abort reason.
+
+    A version-checked delete alone would remove a znode Livy deleted and
+    re-created since the scan (a new znode starts at version 0 again): reading
+    again (one multiRead) skips it, and any znode whose bytes changed.
+    """
+    try:
+        now = _as_now(client, reports)
+    except KazooException as error:
+        reason = f"connection to ZooKeeper lost ({error_name(error)})"
+        return [PruneOutcome(r, Outcome.FAILED, f"not attempted: {reason}") for r in reports], reason
+    settled: Dict[int, PruneOutcome] = {}
+    for index, report in enumerate(reports):
+        session = report.session
+        if session.path not in now:
+            continue  # unreadable: the delete will report the server's error
+        znode = now[session.path]
+        if znode is None:
+            settled[index] = PruneOutcome(report, Outcome.SKIPPED_GONE)
+        elif (znode.version, znode.ctime_ms, znode.data) != (session.version, session.ctime_ms, session.data):
+            settled[index] = PruneOutcome(report, Outcome.SKIPPED_CHANGED)
+    remaining = [index for index in range(len(reports)) if index not in settled]
+    aborted = None
+    if remaining:
+        outcomes, aborted = _delete_as_read(client, [reports[index] for index in remaining])
+        settled.update(zip(remaining, outcomes))
+    return [settled[index] for index in range(len(reports))], aborted
+
+
+def _delete_as_read(
+    client: KazooClient, reports: Sequence[SessionReport]
+) -> Tuple[List[PruneOutcome], Optional[str]]:
+    """Delete znodes in a multi, falling back to single deletes; outcomes and an abort reason."""
     transaction = client.transaction()
     for report in reports:
         transaction.delete(report.session.path, version=report.session.version)
