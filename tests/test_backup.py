@@ -10,9 +10,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import zkjanitor
-from zkjanitor.backup import BackupWriter, default_backup_path, read_backup
+from zkjanitor.backup import (
+    DELETED,
+    RECORDED_OUTCOMES,
+    BackupWriter,
+    check_new_backup_path,
+    default_backup_path,
+    read_backup,
+)
 from zkjanitor.errors import EXIT_USAGE, ConfigError
 from zkjanitor.model import Session, SessionReport, SessionType, Verdict
+from zkjanitor.prune import Outcome
 
 BINARY = bytes(range(256))
 
@@ -78,7 +86,7 @@ def test_the_header_names_the_store_without_credentials(tmp_path):
     assert before <= created <= datetime.now(timezone.utc)
     assert header == {
         "format": "zkjanitor-backup",
-        "format_version": 1,
+        "format_version": 2,
         "zookeeper": "zk1:2181,zk2:2181/apps",
         "prefix": "a/livy",
         "tool_version": zkjanitor.__version__,
@@ -124,3 +132,69 @@ def test_written_lines_are_on_disk_before_write_returns(tmp_path):
     with BackupWriter(path, zookeeper="zk:2181", prefix="livy") as writer:
         writer.write([_report(7)])
         assert [entry.path for entry in read_backup(path).entries] == ["/livy/v1/interactive/7"]
+
+
+def test_outcomes_recorded_after_the_entries_are_read_back_with_them(tmp_path):
+    path = tmp_path / "b.jsonl"
+    with BackupWriter(path, zookeeper="zk:2181", prefix="livy") as writer:
+        writer.write([_report(1), _report(2), _report(3), _report(4)])
+        writer.record_outcomes(
+            [
+                ("/livy/v1/interactive/1", "deleted", None),
+                ("/livy/v1/interactive/2", "skipped-gone", None),
+                ("/livy/v1/interactive/3", "failed", "NoAuthError"),
+            ]
+        )
+        # an outcome is on disk when record_outcomes returns, as an entry is when write returns
+        assert read_backup(path).entries[1].outcome == "skipped-gone"
+
+    entries = read_backup(path).entries
+    assert [(e.outcome, e.deleted_by_prune) for e in entries] == [
+        ("deleted", True),
+        ("skipped-gone", False),
+        ("failed", False),
+        (None, True),  # no outcome: the prune may have deleted it before it could say
+    ]
+    assert json.loads(path.read_text().splitlines()[7]) == {
+        "path": "/livy/v1/interactive/3",
+        "outcome": "failed",
+        "detail": "NoAuthError",
+    }
+
+
+def test_only_settled_prune_actions_can_be_recorded(tmp_path):
+    with BackupWriter(tmp_path / "b.jsonl", zookeeper="zk:2181", prefix="livy") as writer:
+        writer.write([_report(1)])
+        with pytest.raises(ValueError, match="would-delete"):
+            writer.record_outcomes([("/livy/v1/interactive/1", "would-delete", None)])
+    assert read_backup(tmp_path / "b.jsonl").entries[0].outcome is None
+
+
+def test_the_recordable_outcomes_are_the_prune_actions_that_settle_a_znode():
+    assert set(RECORDED_OUTCOMES) == set(Outcome.ALL) - {Outcome.WOULD_DELETE}
+    assert DELETED == Outcome.DELETED
+
+
+def test_a_version_1_backup_is_still_read_and_every_entry_counts_as_deleted(tmp_path):
+    path = tmp_path / "v1.jsonl"
+    header = {"format": "zkjanitor-backup", "format_version": 1, "zookeeper": "zk:2181",
+              "prefix": "livy", "created": "2024-01-01T00:00:00.000Z", "tool_version": "0.1.0"}
+    entry = {"path": "/livy/v1/batch/7", "data_b64": "e30=", "ctime": 1, "mtime": 2, "version": 0}
+    path.write_text(json.dumps(header) + "\n" + json.dumps(entry) + "\n")
+
+    backup = read_backup(path)
+
+    assert backup.header["format_version"] == 1
+    assert [(e.path, e.data, e.outcome, e.deleted_by_prune) for e in backup.entries] == [
+        ("/livy/v1/batch/7", b"{}", None, True)
+    ]
+
+
+def test_a_backup_path_is_checked_before_anything_is_done(tmp_path):
+    check_new_backup_path(tmp_path / "new.jsonl")  # fine: nothing there, directory exists
+    (tmp_path / "old.jsonl").write_text("precious\n")
+    with pytest.raises(ConfigError, match="old.jsonl: it already exists"):
+        check_new_backup_path(tmp_path / "old.jsonl")
+    with pytest.raises(ConfigError, match="directory .*missing does not exist"):
+        check_new_backup_path(tmp_path / "missing" / "b.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jsonl"]

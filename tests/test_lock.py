@@ -36,7 +36,8 @@ def test_a_second_prune_is_refused_with_the_holder_named(zk_client, other_client
     message = str(raised.value)
     assert re.match(
         rf"another prune holds the lock for /{prefix} since \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ: "
-        r"alice@edge1 pid 42 started 2024-01-01T00:00:00Z; it is released when that run ends$",
+        r"alice@edge1 pid 42 started 2024-01-01T00:00:00Z; it is released when that run ends "
+        r"\(if it was killed or lost ZooKeeper, when its ZooKeeper session expires\)$",
         message,
     ), message
     assert raised.value.exit_code == EXIT_LOCKED

@@ -20,6 +20,7 @@ from zkjanitor.backup import BackupWriter, read_backup
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import Session, SessionReport, SessionType, Verdict
 from zkjanitor.prune import Outcome, apply_prune, plan_prune, select_for_prune
+from zkjanitor.restore import RestoreAction, restore_backup
 from zkjanitor.testing.zkserver import ZooKeeperServer
 from zkjanitor.zk.batch import MAX_TRANSACTION_BYTES, delete_op_bytes
 
@@ -229,6 +230,61 @@ def test_each_batch_is_in_the_backup_file_before_its_deletes_are_sent(zk_client,
         )
 
 
+class _OutcomeWatchingBackup(BackupWriter):
+    """Notes, when a batch's outcomes are recorded, which of its znodes are gone from ZooKeeper."""
+
+    def __init__(self, path: Path, client: KazooClient, prefix: str) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix=prefix)
+        self.client = client
+        self.recorded: List[List[tuple]] = []
+
+    def record_outcomes(self, outcomes: Sequence[tuple]) -> None:
+        self.recorded.append(
+            [(path, outcome, self.client.exists(path) is None) for path, outcome, _ in outcomes]
+        )
+        super().record_outcomes(outcomes)
+
+
+def test_each_batch_records_its_outcomes_once_zookeeper_has_answered(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(6))
+    paths = [report.session.path for report in reports]
+    zk_client.delete(paths[1])  # Livy deleted it itself
+    zk_client.set(paths[4], b'{"id":4,"appId":"application_1_4"}')  # Livy rewrote it
+    backup = _OutcomeWatchingBackup(tmp_path / "b.jsonl", zk_client, prefix)
+    with backup:
+        apply_prune(zk_client, reports, backup, batch_size=3)
+
+    assert backup.recorded == [
+        [(paths[0], "deleted", True), (paths[1], "skipped-gone", True), (paths[2], "deleted", True)],
+        [(paths[3], "deleted", True), (paths[4], "skipped-changed", False), (paths[5], "deleted", True)],
+    ]
+    entries = read_backup(tmp_path / "b.jsonl").entries
+    assert [(e.path, e.outcome) for e in entries] == [
+        (path, outcome) for batch in backup.recorded for path, outcome, _ in batch
+    ]
+
+
+def test_a_delete_whose_result_is_unknown_gets_no_outcome_so_restore_keeps_it(
+    zk_client, prefix, tmp_path, monkeypatch
+):
+    # An oversized multi makes the server drop the connection mid-request (see above), and
+    # ZooKeeper is taken not to come back within the reconnect timeout: nobody can tell whether
+    # the deletes were applied, so the backup must not say they were not.
+    monkeypatch.setattr(prune, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
+    monkeypatch.setattr(prune, "wait_connected", lambda client, timeout: False)
+    long_prefix = f"{prefix}/{'p' * 2000}"
+    reports = create_sessions(zk_client, long_prefix, range(600))
+
+    with _backup(tmp_path, prefix) as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=600)
+
+    assert {(o.action, o.result_unknown) for o in result.outcomes} == {(Outcome.FAILED, True)}
+    assert result.outcomes[0].detail.startswith("result unknown after connection to ZooKeeper lost")
+    entries = read_backup(tmp_path / "backup.jsonl").entries
+    assert len(entries) == 600
+    assert all(entry.outcome is None and entry.deleted_by_prune for entry in entries)
+
+
 def test_batches_stay_within_the_op_count_limit(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(2300))
     sizes: List[int] = []
@@ -318,6 +374,29 @@ def test_a_backup_that_cannot_be_written_stops_the_deletes(zk_client, prefix, tm
     assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
 
 
+class _BackupThatFailsToRecordOutcomes(BackupWriter):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix="livy")
+
+    def record_outcomes(self, outcomes: Sequence[tuple]) -> None:
+        raise ConfigError(f"cannot write backup {self.path}: No space left on device")
+
+
+def test_outcomes_that_cannot_be_recorded_stop_the_deletes(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(6))
+    with _BackupThatFailsToRecordOutcomes(tmp_path / "b.jsonl") as backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=2)
+
+    assert result.aborted.startswith("backup write failed: cannot write backup")
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.FAILED] * 4
+    assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
+    # the deleted pair has no recorded outcome, so a restore still brings it back
+    entries = read_backup(tmp_path / "b.jsonl").entries
+    assert [(e.path, e.deleted_by_prune) for e in entries] == [
+        (r.session.path, True) for r in reports[:2]
+    ]
+
+
 # --- interruptions --------------------------------------------------------------------------
 
 KILLED_PRUNE = textwrap.dedent(
@@ -330,30 +409,50 @@ KILLED_PRUNE = textwrap.dedent(
     from zkjanitor.model import SessionType
     from zkjanitor.prune import apply_prune
 
-    connect, parent, backup_path = sys.argv[1:4]
+    connect, parent, backup_path, kill_point = sys.argv[1:5]
     retry = {"max_tries": 3}
     client = KazooClient(hosts=connect, connection_retry=retry, command_retry=retry)
     client.start(timeout=15)
     ids = sorted(int(name) for name in client.get_children(parent) if name.isdigit())
     reports = [read_report(client, f"{parent}/{i}", SessionType.BATCH, i) for i in ids]
 
-    def die_after_first_batch(done):
+    def die(*args):
         os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no close(): as a crash or kill -9
 
-    backup = BackupWriter(Path(backup_path), zookeeper=connect, prefix="livy")
-    apply_prune(client, reports, backup, batch_size=7, progress=die_after_first_batch)
+    class Backup(BackupWriter):
+        def record_outcomes(self, outcomes):
+            if kill_point == "before-outcomes":
+                die()
+            super().record_outcomes(outcomes)
+
+    backup = Backup(Path(backup_path), zookeeper=connect, prefix="livy")
+    apply_prune(client, reports, backup, batch_size=7, progress=die)
     """
 )
 
 
+@pytest.mark.parametrize("kill_point", ["before-outcomes", "after-outcomes"])
 def test_a_prune_killed_after_its_first_batch_left_every_deleted_znode_in_the_backup(
-    zk_server, zk_client, prefix, tmp_path
+    zk_server, zk_client, prefix, tmp_path, kill_point
 ):
+    """Killed with the first batch deleted, before or after its outcomes reached the backup.
+
+    Either way every deleted znode is in the backup and counts as deleted, so a
+    restore puts back exactly what was there.
+    """
     reports = create_sessions(zk_client, prefix, range(20), padding=300)
     parent = type_dir(prefix, SessionType.BATCH)
     backup_path = tmp_path / "killed.jsonl"
     run = subprocess.run(
-        [sys.executable, "-c", KILLED_PRUNE, zk_server.connect_string, parent, str(backup_path)],
+        [
+            sys.executable,
+            "-c",
+            KILLED_PRUNE,
+            zk_server.connect_string,
+            parent,
+            str(backup_path),
+            kill_point,
+        ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
@@ -369,7 +468,17 @@ def test_a_prune_killed_after_its_first_batch_left_every_deleted_znode_in_the_ba
     entries = {entry.path: entry for entry in backup.entries}
     assert set(deleted) <= set(entries)
     assert all(entries[path].data == report.session.data for path, report in deleted.items())
+    assert all(entries[path].deleted_by_prune for path in deleted)
     assert backup.warnings == []
+    recorded = {entry.outcome for entry in backup.entries}
+    assert recorded == ({None} if kill_point == "before-outcomes" else {"deleted"})
+
+    restored = restore_backup(zk_client, backup.entries, apply=True)
+
+    assert sorted(o.entry.path for o in restored if o.action == RestoreAction.RESTORED) == sorted(
+        deleted
+    )
+    assert all(zk_client.get(r.session.path)[0] == r.session.data for r in reports)
 
 
 @pytest.fixture

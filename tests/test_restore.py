@@ -71,6 +71,64 @@ def test_restore_never_overwrites_an_existing_znode(zk_client, prefix, tmp_path)
     )
 
 
+def test_sessions_the_prune_did_not_delete_are_never_restored(zk_client, prefix, tmp_path):
+    """Livy deleted one session and rewrote another between the scan and the delete.
+
+    The prune skips both and records it; restore must not bring the deleted one
+    back (Livy would recover a session it already removed) nor touch the other.
+    """
+    reports = create_sessions(zk_client, prefix, range(5))
+    gone, changed = reports[1].session.path, reports[3].session.path
+    zk_client.delete(gone)
+    zk_client.set(changed, b'{"id":3,"written":"by Livy"}')
+    path = tmp_path / "b.jsonl"
+    with BackupWriter(path, zookeeper="127.0.0.1:2181", prefix=prefix) as backup:
+        result = apply_prune(zk_client, reports, backup)
+    assert [o.action for o in result.outcomes] == [
+        Outcome.DELETED,
+        Outcome.SKIPPED_GONE,
+        Outcome.DELETED,
+        Outcome.SKIPPED_CHANGED,
+        Outcome.DELETED,
+    ]
+    entries = read_backup(path).entries
+    assert len(entries) == 5  # every znode was backed up before its delete was sent
+
+    dry_run = restore_backup(zk_client, entries, apply=False)
+    outcomes = restore_backup(zk_client, entries, apply=True)
+
+    expected = {
+        reports[0].session.path: RestoreAction.RESTORED,
+        gone: RestoreAction.NOT_DELETED,
+        reports[2].session.path: RestoreAction.RESTORED,
+        changed: RestoreAction.NOT_DELETED,
+        reports[4].session.path: RestoreAction.RESTORED,
+    }
+    assert _actions(outcomes) == expected
+    assert _actions(dry_run) == {
+        path: RestoreAction.WOULD_RESTORE if action == RestoreAction.RESTORED else action
+        for path, action in expected.items()
+    }
+    assert outcomes[1].detail == "the prune recorded skipped-gone: it did not delete this znode"
+    assert existing_ids(zk_client, prefix) == {"state", "0", "2", "3", "4"}
+    assert zk_client.get(changed)[0] == b'{"id":3,"written":"by Livy"}'
+
+
+def test_entries_without_a_recorded_outcome_are_restored(zk_client, prefix, tmp_path):
+    """A prune killed between its deletes and their outcome records: the deletes happened."""
+    reports = create_sessions(zk_client, prefix, range(3))
+    path = tmp_path / "b.jsonl"
+    with BackupWriter(path, zookeeper="127.0.0.1:2181", prefix=prefix) as backup:
+        backup.write(reports)
+    for report in reports:
+        zk_client.delete(report.session.path, version=report.session.version)
+
+    outcomes = restore_backup(zk_client, read_backup(path).entries, apply=True)
+
+    assert [o.action for o in outcomes] == [RestoreAction.RESTORED] * 3
+    assert all(zk_client.get(r.session.path)[0] == r.session.data for r in reports)
+
+
 def test_a_dry_run_changes_nothing(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(3))
     entries = _prune_to_backup(zk_client, reports[:2], tmp_path / "b.jsonl", prefix)
@@ -140,10 +198,11 @@ def test_when_zookeeper_drops_the_connection_the_report_matches_reality(zk_clien
 
 HEADER = {
     "format": "zkjanitor-backup",
-    "format_version": 1,
+    "format_version": 2,
     "zookeeper": "zk:2181",
     "prefix": "livy",
 }
+V1_HEADER = dict(HEADER, format_version=1)
 
 
 def _entry(session_id: int, **changes) -> dict:
@@ -188,8 +247,40 @@ def _write_lines(path: Path, lines: Sequence[object], end: str = "\n") -> Path:
             "line 4: duplicate path /livy/v1/batch/1 (first on line 2)",
         ),
         ([_entry(1)], "line 1: not a zkjanitor backup header"),
-        ([dict(HEADER, format_version=2), _entry(1)], "line 1: format_version 2 is not supported"),
+        (
+            [dict(HEADER, format_version=3), _entry(1)],
+            "line 1: format_version 3 is not supported (this zkjanitor reads versions 1 and 2)",
+        ),
+        ([dict(HEADER, format_version=True)], "line 1: format_version True is not supported"),
         ([HEADER, [1, 2]], "line 2: not a JSON object"),
+        (
+            [HEADER, {"path": "/livy/v1/batch/1", "outcome": "deleted"}, _entry(1)],
+            "line 2: outcome for /livy/v1/batch/1, which has no entry before it",
+        ),
+        (
+            [HEADER, _entry(1), {"path": "/livy/v1/batch/1", "outcome": "would-delete"}],
+            "line 3: outcome 'would-delete' is not one of deleted, skipped-changed, "
+            "skipped-gone, failed",
+        ),
+        (
+            [
+                HEADER,
+                _entry(1),
+                {"path": "/livy/v1/batch/1", "outcome": "deleted"},
+                {"path": "/livy/v1/batch/1", "outcome": "skipped-gone"},
+            ],
+            "line 4: second outcome for /livy/v1/batch/1 (first on line 3)",
+        ),
+        ([HEADER, _entry(1), {"outcome": "deleted"}], "line 3: path is not a string"),
+        (
+            [HEADER, _entry(1), {"path": "/livy/v1/batch/1", "outcome": "failed", "detail": 5}],
+            "line 3: detail is not a str",
+        ),
+        # version 1 has no outcome records: such a line is an entry with fields missing
+        (
+            [V1_HEADER, _entry(1), {"path": "/livy/v1/batch/1", "outcome": "deleted"}],
+            "line 3: missing fields data_b64, ctime, mtime, version",
+        ),
     ],
 )
 def test_malformed_backups_are_rejected_with_the_line_number(tmp_path, lines, message):
@@ -222,6 +313,20 @@ def test_a_torn_last_line_from_a_killed_prune_is_ignored_with_a_warning(tmp_path
             "ignored: prune never deletes a znode before its backup line is complete"
         )
     ]
+
+
+def test_a_torn_outcome_record_leaves_its_entry_restorable(tmp_path):
+    torn = json.dumps({"path": "/livy/v1/batch/2", "outcome": "skipped-gone"})[:30]
+    lines = [HEADER, _entry(1), _entry(2), {"path": "/livy/v1/batch/1", "outcome": "deleted"}, torn]
+    path = _write_lines(tmp_path / "backup.jsonl", lines, end="")
+
+    backup = read_backup(path)
+
+    assert [(e.outcome, e.deleted_by_prune) for e in backup.entries] == [
+        ("deleted", True),
+        (None, True),
+    ]
+    assert len(backup.warnings) == 1 and "line 5 is incomplete" in backup.warnings[0]
 
 
 def test_a_bad_line_that_is_not_the_torn_tail_is_still_an_error(tmp_path):

@@ -2,18 +2,34 @@
 
 Line 1 is a header::
 
-    {"format": "zkjanitor-backup", "format_version": 1, "created": "...Z",
+    {"format": "zkjanitor-backup", "format_version": 2, "created": "...Z",
      "zookeeper": "zk1:2181/apps", "prefix": "livy", "tool_version": "0.1.0"}
 
-and each further line one znode: ``path``, ``type``, ``id``, ``data_b64`` (the
-raw bytes, base64), ``ctime`` and ``mtime`` (ms since the epoch), ``created``
-and ``modified`` (the same instants in ISO-8601), ``version`` (the znode's data
-version), ``verdict`` and ``reason``. The file is created with mode 0600 (the
-data may hold secrets) and never overwrites an existing file.
+Each further line is one of two kinds of record:
 
-A prune writes and fsyncs a batch's lines before it sends that batch's deletes,
-so a prune killed mid-write can leave a torn last line, but that line never
-describes a deleted znode: :func:`read_backup` ignores it with a warning.
+* an **entry**, one znode as it was read: ``path``, ``type``, ``id``,
+  ``data_b64`` (the raw bytes, base64), ``ctime`` and ``mtime`` (ms since the
+  epoch), ``created`` and ``modified`` (the same instants in ISO-8601),
+  ``version`` (the znode's data version), ``verdict`` and ``reason``;
+* an **outcome** (format version 2), what the prune did with an entry written
+  before it: ``{"path": ..., "outcome": "deleted" | "skipped-changed" |
+  "skipped-gone" | "failed"}``, plus ``detail`` when there is one.
+
+A prune writes and fsyncs a batch's entries before it sends that batch's
+deletes, then the batch's outcomes once ZooKeeper has answered. An entry with
+no outcome is one whose delete may have happened (the prune was killed
+mid-batch, or lost ZooKeeper before it could tell): restore treats it as
+deleted. An entry whose outcome is not ``deleted`` was left alone by the prune
+(Livy changed or deleted it itself, or the delete failed), and restoring it
+would resurrect a session Livy no longer wants: restore skips it.
+
+Version 1 files (entries only, written by zkjanitor before outcome records
+existed) are still read; all their entries count as deleted.
+
+The file is created with mode 0600 (the data may hold secrets) and never
+overwrites an existing file. A prune killed mid-write can leave a torn last
+line, but that line never describes a deleted znode: :func:`read_backup`
+ignores it with a warning.
 """
 
 from __future__ import annotations
@@ -27,17 +43,23 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Type, TypeVar
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type, TypeVar
 
 import zkjanitor
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import SessionReport
 
 FORMAT = "zkjanitor-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 FILE_MODE = 0o600
 REQUIRED_ENTRY_FIELDS = ("path", "data_b64", "ctime", "mtime", "version")
 """The fields the contract promises; on read type, id, verdict and reason are optional."""
+
+DELETED = "deleted"
+RECORDED_OUTCOMES = (DELETED, "skipped-changed", "skipped-gone", "failed")
+"""The prune actions an outcome record may hold (those of :class:`zkjanitor.prune.Outcome`
+that settle a znode); only ``deleted`` means the znode is to be restored."""
 
 
 class BackupEntry(NamedTuple):
@@ -52,6 +74,13 @@ class BackupEntry(NamedTuple):
     id: Optional[int] = None
     verdict: Optional[str] = None
     reason: Optional[str] = None
+    outcome: Optional[str] = None
+    """What the prune recorded it did with this znode; None when nothing was recorded."""
+
+    @property
+    def deleted_by_prune(self) -> bool:
+        """The prune deleted this znode, or may have (no outcome recorded): restore it."""
+        return self.outcome is None or self.outcome == DELETED
 
 
 class Backup(NamedTuple):
@@ -72,6 +101,30 @@ def connect_string_without_credentials(connect: str) -> str:
     """Drop any ``user:secret@`` in front of each host of a connect string; keep the chroot."""
     hosts, slash, chroot = connect.partition("/")
     return ",".join(host.rpartition("@")[2] for host in hosts.split(",")) + slash + chroot
+
+
+def _already_exists(path: Path) -> str:
+    return (
+        f"cannot write backup {path}: it already exists "
+        "(zkjanitor never overwrites a backup); choose another --backup path"
+    )
+
+
+def check_new_backup_path(path: Path) -> None:
+    """Raise :class:`ConfigError` now if a backup cannot be created at ``path``.
+
+    For a prune to refuse before it scans, asks or deletes anything: ``path``
+    must not exist and its directory must. :class:`BackupWriter` still creates
+    the file exclusively, so a file that appears in between is not overwritten.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise ConfigError(_already_exists(path))
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"cannot write backup {path}: directory {path.parent} does not exist; "
+            "choose another --backup path"
+        )
 
 
 def _iso_utc(epoch_ms: int) -> str:
@@ -116,10 +169,7 @@ class BackupWriter:
                 self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE
             )
         except FileExistsError:
-            raise ConfigError(
-                f"cannot write backup {self.path}: it already exists "
-                "(zkjanitor never overwrites a backup); choose another --backup path"
-            ) from None
+            raise ConfigError(_already_exists(self.path)) from None
         except OSError as error:
             raise ConfigError(self._message(error)) from None
         self._file = os.fdopen(descriptor, "wb")
@@ -170,8 +220,25 @@ class BackupWriter:
             os.close(directory)
 
     def write(self, reports: Sequence[SessionReport]) -> None:
-        """Append one line per report's znode; returns only once they are on disk."""
+        """Append one entry per report's znode; returns only once they are on disk."""
         self._append(b"".join(_entry_line(report) for report in reports))
+
+    def record_outcomes(self, outcomes: Sequence[Tuple[str, str, Optional[str]]]) -> None:
+        """Append ``(path, outcome, detail)`` records for written entries; returns once on disk.
+
+        Record only outcomes that are known: leave out a znode whose delete may
+        or may not have been applied, so that restore still restores it.
+        """
+        lines = []
+        for path, outcome, detail in outcomes:
+            if outcome not in RECORDED_OUTCOMES:
+                raise ValueError(f"{outcome!r} is not a recordable outcome {RECORDED_OUTCOMES}")
+            record = {"path": path, "outcome": outcome}
+            if detail:
+                record["detail"] = detail
+            lines.append(json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n")
+        if lines:
+            self._append(b"".join(lines))
 
     def close(self) -> None:
         """Flush, fsync and close the file; idempotent."""
@@ -257,14 +324,24 @@ def _parse_entry(record: Any) -> BackupEntry:
     )
 
 
+def _parse_outcome(record: Dict[str, Any]) -> Tuple[str, str]:
+    """An outcome record's path and outcome."""
+    path = _validate_path(record.get("path"))
+    outcome = record["outcome"]
+    if not isinstance(outcome, str) or outcome not in RECORDED_OUTCOMES:
+        raise _LineError(f"outcome {outcome!r} is not one of {', '.join(RECORDED_OUTCOMES)}")
+    _optional(record, "detail", str)
+    return path, outcome
+
+
 def _parse_header(record: Any) -> Dict[str, Any]:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise _LineError(f'not a zkjanitor backup header (expected "format": "{FORMAT}")')
     version = record.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
+        readable = " and ".join(str(v) for v in READABLE_FORMAT_VERSIONS)
         raise _LineError(
-            f"format_version {version!r} is not supported "
-            f"(this zkjanitor reads version {FORMAT_VERSION})"
+            f"format_version {version!r} is not supported (this zkjanitor reads versions {readable})"
         )
     return record
 
@@ -281,12 +358,15 @@ def _json(line: bytes) -> Any:
 def read_backup(path: Path) -> Backup:
     """Read and strictly validate a backup written by :class:`BackupWriter`.
 
-    Raises :class:`ConfigError` naming the file and line for a missing file,
-    a missing or foreign header, a line that is not a JSON object, a missing or
-    ill-typed field, bad base64, a path that is not absolute, or a path listed
-    twice. Blank lines are ignored. A last line with no newline that is not
-    valid JSON is a write torn by a killed prune; it is ignored with a warning,
-    because prune deletes a znode only after its line is complete on disk.
+    Each entry carries the outcome recorded for it, if any. Raises
+    :class:`ConfigError` naming the file and line for a missing file, a
+    missing or foreign header, a line that is not a JSON object, a missing or
+    ill-typed field, bad base64, a path that is not absolute, a path listed
+    twice, an unknown outcome, or an outcome with no entry before it or
+    recorded twice. Blank lines are ignored. A last line with no newline that
+    is not valid JSON is a write torn by a killed prune; it is ignored with a
+    warning, because prune deletes a znode only after its entry is complete on
+    disk (a torn outcome leaves its entry without one: restorable).
     """
     try:
         content = Path(path).read_bytes()
@@ -302,6 +382,8 @@ def read_backup(path: Path) -> Backup:
     entries: List[BackupEntry] = []
     warnings: List[str] = []
     first_line_of: Dict[str, int] = {}
+    index_of: Dict[str, int] = {}
+    outcome_line_of: Dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -320,12 +402,26 @@ def read_backup(path: Path) -> Backup:
             if header is None:
                 header = _parse_header(record)
                 continue
+            if header["format_version"] >= 2 and isinstance(record, dict) and "outcome" in record:
+                outcome_path, outcome = _parse_outcome(record)
+                if outcome_path not in index_of:
+                    raise _LineError(f"outcome for {outcome_path}, which has no entry before it")
+                if outcome_path in outcome_line_of:
+                    raise _LineError(
+                        f"second outcome for {outcome_path} "
+                        f"(first on line {outcome_line_of[outcome_path]})"
+                    )
+                outcome_line_of[outcome_path] = number
+                index = index_of[outcome_path]
+                entries[index] = entries[index]._replace(outcome=outcome)
+                continue
             entry = _parse_entry(record)
             if entry.path in first_line_of:
                 raise _LineError(
                     f"duplicate path {entry.path} (first on line {first_line_of[entry.path]})"
                 )
             first_line_of[entry.path] = number
+            index_of[entry.path] = len(entries)
             entries.append(entry)
         except _LineError as error:
             raise ConfigError(f"{path} line {number}: {error}") from None

@@ -5,7 +5,9 @@ Safety rules (the contract's "Safety rules of prune --apply"):
 * Only what :func:`select_for_prune` chose, and only znodes shaped like
   ``/<prefix>/v1/<batch|interactive>/<canonical decimal id>`` matching the
   session: anything else (``state``, ``0012``) is refused and reported failed.
-* Every batch is in the backup, fsynced, before its deletes are sent.
+* Every batch is in the backup, fsynced, before its deletes are sent; once
+  ZooKeeper has answered, the batch's known outcomes are appended (fsynced),
+  so restore re-creates only what this prune deleted, or may have deleted.
 * Every delete is conditional on the znode version that was read, so a session
   Livy touched since the scan is skipped (``skipped-changed``), not deleted.
   Each batch is read again just before its deletes, so a znode Livy deleted and
@@ -64,11 +66,17 @@ class Outcome:
 
 
 class PruneOutcome(NamedTuple):
-    """One selected session, its action (an :class:`Outcome` value) and why, if not plain."""
+    """One selected session, its action (an :class:`Outcome` value) and why, if not plain.
+
+    ``result_unknown`` marks a ``failed`` delete whose answer was lost with the
+    connection: the znode may have been deleted. The backup records no outcome
+    for it, so restore still treats it as deleted.
+    """
 
     report: SessionReport
     action: str
     detail: Optional[str] = None
+    result_unknown: bool = False
 
 
 class PruneResult(NamedTuple):
@@ -193,7 +201,7 @@ def _verify_unknown(
         f"result unknown after {reason}; check whether the znode still exists (it is in the backup)"
     )
     if not wait_connected(client, RECONNECT_TIMEOUT_SECONDS):
-        return [PruneOutcome(report, Outcome.FAILED, unknown) for report in reports], reason
+        return [PruneOutcome(report, Outcome.FAILED, unknown, True) for report in reports], reason
     replies = run_pipelined(client, [partial(client.exists_async, r.session.path) for r in reports])
     applied = not atomic or not any(
         reply.error is None and _unchanged(reply.value, report)
@@ -203,7 +211,7 @@ def _verify_unknown(
     for index, report in enumerate(reports):
         reply = replies[index] if index < len(replies) else None
         if reply is None or reply.error is not None:
-            outcomes.append(PruneOutcome(report, Outcome.FAILED, unknown))
+            outcomes.append(PruneOutcome(report, Outcome.FAILED, unknown, True))
         elif reply.value is None:
             outcomes.append(
                 PruneOutcome(report, Outcome.DELETED, f"confirmed gone after {reason}")
@@ -329,6 +337,21 @@ def _delete_as_read(
     return _delete_one_by_one(client, reports)
 
 
+def _record_outcomes(backup: BackupWriter, outcomes: Sequence[PruneOutcome]) -> Optional[str]:
+    """Append the known outcomes of a batch to the backup; why the run must stop, or None."""
+    try:
+        backup.record_outcomes(
+            [
+                (outcome.report.session.path, outcome.action, outcome.detail)
+                for outcome in outcomes
+                if not outcome.result_unknown
+            ]
+        )
+    except ZkJanitorError as error:
+        return f"backup write failed: {error}"
+    return None
+
+
 def apply_prune(
     client: KazooClient,
     selected: Sequence[SessionReport],
@@ -339,6 +362,9 @@ def apply_prune(
     progress: Optional[Progress] = None,
 ) -> PruneResult:
     """Delete the selected sessions' znodes, batch by batch, backing each batch up first.
+
+    After each batch, its outcomes are recorded in the backup (see
+    :mod:`zkjanitor.backup`); if that write fails the run stops there.
 
     Batches hold at most ``batch_size`` (capped at 1000) znodes and stay well
     under ZooKeeper's 1 MB request limit; ``pause_seconds`` is slept between
@@ -379,6 +405,8 @@ def apply_prune(
                 aborted = f"backup write failed: {error}"
         if aborted is None:
             outcomes, aborted = _delete_batch(client, reports)
+            recording_failed = _record_outcomes(backup, outcomes)
+            aborted = aborted or recording_failed
         else:
             outcomes = [
                 PruneOutcome(report, Outcome.FAILED, f"not attempted: {aborted}")

@@ -1,5 +1,10 @@
 """Re-create znodes from a prune backup, never touching a znode that exists.
 
+Only entries the prune deleted, or may have deleted, are restored: an entry
+whose recorded outcome says the prune left it alone (Livy changed or deleted
+the session itself, or the delete failed) is reported ``not-deleted`` and not
+looked at, so restore never resurrects a session Livy removed on its own.
+
 Existence is read with one ``get_children`` per parent; missing znodes are
 created with their original bytes in multi transactions (bounded in ops and
 bytes), after any missing parents, which get empty data as Curator gives them.
@@ -38,8 +43,9 @@ class RestoreAction:
     WOULD_RESTORE = "would-restore"
     RESTORED = "restored"
     ALREADY_PRESENT = "already-present"
+    NOT_DELETED = "not-deleted"
     FAILED = "failed"
-    ALL = (WOULD_RESTORE, RESTORED, ALREADY_PRESENT, FAILED)
+    ALL = (WOULD_RESTORE, RESTORED, ALREADY_PRESENT, NOT_DELETED, FAILED)
 
 
 class RestoreOutcome(NamedTuple):
@@ -76,15 +82,19 @@ def _ancestors(path: str) -> List[str]:
 
 
 def _find_present(
-    client: KazooClient, entries: Sequence[BackupEntry], outcomes: Dict[int, RestoreOutcome]
+    client: KazooClient,
+    entries: Sequence[BackupEntry],
+    wanted: Sequence[int],
+    outcomes: Dict[int, RestoreOutcome],
 ) -> Set[str]:
-    """Record ``already-present`` and lookup failures in ``outcomes``; return existing parents.
+    """Look up the ``wanted`` entries; record ``already-present`` and lookup failures.
 
-    Raises :class:`_ConnectionLost` if the connection fails while looking.
+    Returns the parents that exist. Raises :class:`_ConnectionLost` if the
+    connection fails while looking.
     """
     by_parent: Dict[str, List[int]] = {}
-    for index, entry in enumerate(entries):
-        by_parent.setdefault(_parent(entry.path), []).append(index)
+    for index in wanted:
+        by_parent.setdefault(_parent(entries[index].path), []).append(index)
     parents = list(by_parent)
     replies = run_pipelined(
         client, [partial(client.get_children_async, parent) for parent in parents]
@@ -192,13 +202,22 @@ def restore_backup(
 ) -> List[RestoreOutcome]:
     """Restore every missing znode of ``entries`` (or, without ``apply``, say which would be).
 
-    Returns one outcome per entry, in order. An existing znode is never
-    modified, whatever its data. ``progress(n)`` is called as entries are
-    settled; its arguments add up to ``len(entries)``. If the connection to
-    ZooKeeper fails, the unsettled entries are reported ``failed``: rerunning
-    the restore is safe, as it skips the znodes that exist.
+    Returns one outcome per entry, in order. An entry the prune did not delete
+    (:attr:`BackupEntry.deleted_by_prune` is false) is ``not-deleted``; an
+    existing znode is never modified, whatever its data. ``progress(n)`` is
+    called as entries are settled; its arguments add up to ``len(entries)``. If
+    the connection to ZooKeeper fails, the unsettled entries are reported
+    ``failed``: rerunning the restore is safe, as it skips the znodes that exist.
     """
     outcomes: Dict[int, RestoreOutcome] = {}
+    for index, entry in enumerate(entries):
+        if not entry.deleted_by_prune:
+            outcomes[index] = RestoreOutcome(
+                entry,
+                RestoreAction.NOT_DELETED,
+                f"the prune recorded {entry.outcome}: it did not delete this znode",
+            )
+    wanted = [index for index in range(len(entries)) if index not in outcomes]
     reported = 0
 
     def report_progress() -> None:
@@ -208,8 +227,8 @@ def restore_backup(
         reported = len(outcomes)
 
     try:
-        existing_parents = _find_present(client, entries, outcomes)
-        missing = [index for index in range(len(entries)) if index not in outcomes]
+        existing_parents = _find_present(client, entries, wanted, outcomes)
+        missing = [index for index in wanted if index not in outcomes]
         if not apply:
             for index in missing:
                 outcomes[index] = RestoreOutcome(entries[index], RestoreAction.WOULD_RESTORE)
@@ -236,7 +255,7 @@ def _restore_missing(
     report_progress: Callable[[], None],
 ) -> None:
     """Create the ``missing`` entries and the parents they lack, parents first."""
-    entry_paths = {entry.path for entry in entries}
+    entry_paths = {entries[index].path for index in missing}
     wanted_ancestors = {
         ancestor for index in missing for ancestor in _ancestors(entries[index].path)
     } - entry_paths

@@ -240,12 +240,20 @@ def progress_bar(label: str) -> Iterator[Optional[Callable[[int, int], None]]]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
+def refuse_unconfirmed_apply(yes: bool) -> None:
+    """Refuse (exit 2) an --apply nobody can confirm: no --yes and stdin is not a terminal.
+
+    Commands call it first, so an unattended run fails before it connects or scans.
+    """
+    if not yes and not sys.stdin.isatty():
+        raise ConfigError("refusing to --apply without confirmation: stdin is not a terminal; add --yes")
+
+
 def abort_if_not_confirmed(prompt: str, yes: bool) -> None:
     """Ask on a terminal; refuse (exit 2) when stdin is not one and --yes was not given."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise ConfigError("refusing to --apply without confirmation: stdin is not a terminal; add --yes")
+    refuse_unconfirmed_apply(yes)
     if not click.confirm(prompt, default=False, err=True):
         raise click.Abort()
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 import click
 
-from zkjanitor.backup import BackupWriter, default_backup_path
+from zkjanitor.backup import BackupWriter, check_new_backup_path, default_backup_path
 from zkjanitor.cli.common import (
     DURATION,
     Settings,
@@ -17,6 +17,7 @@ from zkjanitor.cli.common import (
     command_examples,
     pass_settings,
     progress_bar,
+    refuse_unconfirmed_apply,
     stdout_console,
     store_options,
     warn,
@@ -86,6 +87,10 @@ def prune(
     """
     if not settings.yarn_urls:
         raise ConfigError("prune needs an application-state source to know what is stale: pass --yarn http://<rm>:8088")
+    if apply_changes:
+        refuse_unconfirmed_apply(yes)
+        if backup is not None:
+            check_new_backup_path(backup)
     with connected(settings.zk) as client:
         lock = (
             prune_lock(client, settings.prefix, identifier=default_identifier())
@@ -179,8 +184,10 @@ def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResu
     summary = summarize(scan_result.reports, settings.types)
     counts = {action: n for action, n in result.counts.items() if n}
     kept = ", ".join(f"{summary.by_verdict[v]:,} {v.value}" for v in Verdict if summary.by_verdict[v])
-    console.print(f"selected {len(reports):,} stale session(s) older than {format_duration(older_than)} "
-                  f"of {summary.sessions:,} ({kept})")
+    corrupt = sum(1 for report in reports if report.verdict is Verdict.CORRUPT)
+    what = (f"{len(reports):,} session(s) ({len(reports) - corrupt:,} stale, {corrupt:,} corrupt)" if corrupt
+            else f"{len(reports):,} stale session(s)")
+    console.print(f"selected {what} older than {format_duration(older_than)} of {summary.sessions:,} ({kept})")
     if mode == "dry-run":
         if reports:
             console.print("[bold]dry run[/bold]: nothing was deleted; add --apply to delete them")

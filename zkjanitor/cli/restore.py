@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ from zkjanitor.cli.common import (
     command_examples,
     pass_settings,
     progress_bar,
+    refuse_unconfirmed_apply,
     stdout_console,
     store_options,
     warn,
@@ -44,28 +46,40 @@ def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path,
     """Re-create the znodes a prune deleted, from its backup file.
 
     Never overwrites a znode that exists (it is reported already-present), so
-    running it twice is safe. Missing parents are created empty, as Livy does.
-    Exit 0 on success, 4 when some znodes could not be restored.
+    running it twice is safe. Znodes the prune recorded as not deleted (Livy
+    changed or removed them itself) are left alone (not-deleted). Missing
+    parents are created empty, as Livy does. With --apply it holds the prune
+    lock. Exit 0 on success, 4 when some znodes could not be restored, 5 when
+    a prune is running.
     """
+    if apply_changes:
+        refuse_unconfirmed_apply(yes)
     backup = read_backup(backup_file)
     for message in backup.warnings:
         warn(message)
     source = backup.header.get("zookeeper")
     if source and source != settings.zk.connect:
         warn(f"the backup was taken from {source}; restoring into {settings.zk.connect}")
-    with connected(settings.zk) as client, prune_lock(client, settings.prefix, identifier=default_identifier()):
-        if apply_changes:
-            abort_if_not_confirmed(
-                f"Re-create up to {len(backup.entries):,} znode(s) from {backup_file} on {settings.zk.connect}?", yes)
-        with progress_bar("restoring" if apply_changes else "checking") as progress:
-            done = [0]
+    restorable = sum(1 for entry in backup.entries if entry.deleted_by_prune)
+    with connected(settings.zk) as client:
+        lock = (
+            prune_lock(client, settings.prefix, identifier=default_identifier())
+            if apply_changes
+            else contextlib.nullcontext()
+        )
+        with lock:
+            if apply_changes:
+                abort_if_not_confirmed(
+                    f"Re-create up to {restorable:,} znode(s) from {backup_file} on {settings.zk.connect}?", yes)
+            with progress_bar("restoring" if apply_changes else "checking") as progress:
+                done = [0]
 
-            def advance(increment: int) -> None:
-                done[0] += increment
-                if progress is not None:
-                    progress(done[0], len(backup.entries))
+                def advance(increment: int) -> None:
+                    done[0] += increment
+                    if progress is not None:
+                        progress(done[0], len(backup.entries))
 
-            outcomes = restore_backup(client, backup.entries, apply=apply_changes, progress=advance)
+                outcomes = restore_backup(client, backup.entries, apply=apply_changes, progress=advance)
     counts = dict.fromkeys(RestoreAction.ALL, 0)
     for outcome in outcomes:
         counts[outcome.action] += 1

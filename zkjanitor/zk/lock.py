@@ -85,7 +85,7 @@ def _held_message(client: KazooClient, path: str, prefix: str) -> str:
     identifier, since = holder
     return (
         f"another prune holds the lock for {store} since {_iso_utc(since)}: {identifier}; "
-        "it is released when that run ends"
+        "it is released when that run ends (if it was killed or lost ZooKeeper, when its ZooKeeper session expires)"
     )
 
 
