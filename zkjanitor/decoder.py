@@ -146,6 +146,8 @@ def _check_record(session_type: SessionType, session_id: int, record: Any) -> Op
             expected = field_types.get(key)
             if expected is not None and type(value) is not expected:
                 return "bad-field"
+            if expected is int and not SCALA_INT_MIN <= value <= SCALA_INT_MAX:
+                return "bad-field"  # every integer field is a Scala Int: Jackson rejects the overflow
     return None
 
 
