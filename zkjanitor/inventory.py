@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NoAuthError, NoNodeError
 
 from zkjanitor.decoder import decode_counter, decode_session, session_id_from_name
-from zkjanitor.errors import StoreNotFound
+from zkjanitor.errors import StoreNotFound, ZooKeeperUnavailable
 from zkjanitor.model import Session, SessionType, Znode
 from zkjanitor.zk.reader import read_children
 
@@ -85,6 +85,10 @@ def read_inventory(
         except NoNodeError:
             parents[session_type] = ParentInfo(session_type, path, exists=False)
             continue
+        except NoAuthError:
+            raise ZooKeeperUnavailable(
+                f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
+            ) from None
         is_session = [session_id_from_name(name) is not None for name in names]
         session_names = [name for name, session in zip(names, is_session) if session]
         others = tuple(sorted(n for n, session in zip(names, is_session) if not session and n != COUNTER_NODE))
@@ -118,8 +122,9 @@ def read_inventory(
 
 
 def _read_counter(client: KazooClient, path: str) -> Optional[int]:
+    """``nextSessionId``, or None when the counter is missing, unreadable (e.g. NoAuth) or malformed."""
     try:
         data, _ = client.get(path)
-    except NoNodeError:
+    except (NoNodeError, NoAuthError):
         return None
     return decode_counter(data)
