@@ -15,7 +15,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import click
 from rich.console import Console
@@ -29,7 +29,8 @@ from zkjanitor.livyconf import LivyConf, load_livy_conf
 from zkjanitor.model import SessionType
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
-from zkjanitor.zk.client import ZkOptions, validate_connect_string
+from zkjanitor.zk.auth import ZK_PASSWORD_ENV, ZkAuthArgs, resolve_zk_auth, zk_auth_warnings
+from zkjanitor.zk.client import DEFAULT_SASL_SERVICE, SASL_MECHANISMS, ZkOptions, validate_connect_string
 
 DEFAULT_ZK = "127.0.0.1:2181"
 EXIT_INTERNAL = 70
@@ -120,10 +121,50 @@ def store_options(func: Callable) -> Callable:
         click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
                      envvar="ZKJANITOR_METRICS_FILE", metavar="PATH",
                      help="Also write Prometheus text-format metrics here (atomically)."),
+        *zk_security_options(),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def zk_security_options() -> List[Callable[[Callable], Callable]]:
+    """ZooKeeper authentication and TLS (docs/security.md); secrets only from the environment or files."""
+    secret_file = click.Path(dir_okay=False, path_type=Path)
+    pem_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+    return [
+        click.option("--zk-auth", envvar="ZKJANITOR_ZK_AUTH", metavar="SCHEME:USER",
+                     help=f"ZooKeeper digest auth, e.g. digest:livy. The password comes from ${ZK_PASSWORD_ENV} "
+                          "or --zk-auth-file, never from the command line."),
+        click.option("--zk-auth-file", type=secret_file, envvar="ZKJANITOR_ZK_AUTH_FILE", metavar="FILE",
+                     help="File (mode 0600) holding the password, or USER:PASSWORD, for --zk-auth or "
+                          f"--zk-sasl DIGEST-MD5; used instead of ${ZK_PASSWORD_ENV}."),
+        click.option("--zk-sasl", type=click.Choice(SASL_MECHANISMS, case_sensitive=False),
+                     envvar="ZKJANITOR_ZK_SASL", metavar="[DIGEST-MD5|GSSAPI]",
+                     help="Authenticate with SASL: DIGEST-MD5 (--zk-sasl-user, password as for --zk-auth) or "
+                          "GSSAPI (Kerberos: uses this process's ticket cache, run kinit first)."),
+        click.option("--zk-sasl-user", envvar="ZKJANITOR_ZK_SASL_USER", metavar="USER",
+                     help="User for --zk-sasl DIGEST-MD5."),
+        click.option("--zk-sasl-service", envvar="ZKJANITOR_ZK_SASL_SERVICE", metavar="NAME",
+                     default=DEFAULT_SASL_SERVICE, show_default=True,
+                     help="Service part of the ZooKeeper server's Kerberos principal (NAME/host@REALM)."),
+        click.option("--zk-sasl-principal", envvar="ZKJANITOR_ZK_SASL_PRINCIPAL", metavar="PRINCIPAL",
+                     help="Client principal for --zk-sasl GSSAPI, e.g. livy@EXAMPLE.COM (default: the ticket "
+                          "cache's)."),
+        click.option("--zk-tls", is_flag=True, envvar="ZKJANITOR_ZK_TLS",
+                     help="Connect with TLS to ZooKeeper's secureClientPort; implied by --zk-ca, --zk-cert, "
+                          "--zk-key and --zk-tls-no-verify."),
+        click.option("--zk-ca", type=pem_file, envvar="ZKJANITOR_ZK_CA", metavar="FILE",
+                     help="PEM file of the CA that signed ZooKeeper's certificate (default: the system's CAs)."),
+        click.option("--zk-cert", type=pem_file, envvar="ZKJANITOR_ZK_CERT", metavar="FILE",
+                     help="Client certificate (PEM) for servers with ssl.clientAuth; may also hold the key."),
+        click.option("--zk-key", type=pem_file, envvar="ZKJANITOR_ZK_KEY", metavar="FILE",
+                     help="Private key (PEM) of --zk-cert."),
+        click.option("--zk-key-password-file", type=secret_file, envvar="ZKJANITOR_ZK_KEY_PASSWORD_FILE",
+                     metavar="FILE", help="File holding the password of an encrypted --zk-key."),
+        click.option("--zk-tls-no-verify", is_flag=True, envvar="ZKJANITOR_ZK_TLS_NO_VERIFY",
+                     help="INSECURE: do not check ZooKeeper's certificate or host name (warns on every run)."),
+    ]
 
 
 def resolve_settings(
@@ -142,6 +183,7 @@ def resolve_settings(
     read_method: str = "auto",
     verbose: int = 0,
     quiet: bool = False,
+    zk_auth: Optional[ZkAuthArgs] = None,
 ) -> Settings:
     """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
     conf = load_livy_conf(livy_conf) if livy_conf else None
@@ -151,7 +193,8 @@ def resolve_settings(
         raise ConfigError(f"invalid --prefix {prefix!r}: give Livy's key prefix, e.g. livy")
     types = tuple(SessionType) if session_type == "all" else (SessionType(session_type),)
     return Settings(
-        zk=ZkOptions(connect=validate_connect_string(connect), timeout=timeout),
+        zk=ZkOptions(connect=validate_connect_string(connect), timeout=timeout,
+                     **resolve_zk_auth(zk_auth or ZkAuthArgs(), os.environ)._asdict()),
         prefix=resolved_prefix.strip("/"),
         yarn_urls=tuple(validate_urls(yarn)) if yarn else (),
         yarn_auth=_yarn_auth(yarn_auth, yarn_user),
@@ -181,8 +224,11 @@ def settings_from(kwargs: Dict[str, Any]) -> Settings:
     """Pop the shared options out of a command's kwargs and resolve them."""
     names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
              "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet")
-    settings = resolve_settings(**{name: kwargs.pop(name) for name in names})
+    zk_auth = ZkAuthArgs(**{name: kwargs.pop(name) for name in ZkAuthArgs._fields})
+    settings = resolve_settings(**{name: kwargs.pop(name) for name in names}, zk_auth=zk_auth)
     configure_logging(settings.verbosity)
+    for message in zk_auth_warnings(zk_auth):
+        warn(message)
     return settings
 
 

@@ -42,6 +42,7 @@ import urllib3.exceptions
 
 from zkjanitor.errors import ConfigError, SourceUnavailable
 from zkjanitor.model import AppRecord, Lookup, LookupStatus
+from zkjanitor.redact import redact_url_credentials
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,14 @@ def validate_urls(urls: Sequence[str]) -> List[str]:
         raise ConfigError("no YARN ResourceManager URL given: pass --yarn http://<rm>:8088")
     validated = []
     for url in urls:
+        shown = redact_url_credentials(url)  # error messages must not echo a password
         try:
             parts = urlsplit(url.strip())
             parts.port  # noqa: B018 (raises ValueError for a bad port)
         except ValueError:
-            raise ConfigError(f"invalid --yarn URL {url!r}: expected http(s)://host:port") from None
+            raise ConfigError(f"invalid --yarn URL {shown!r}: expected http(s)://host:port") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"invalid --yarn URL {url!r}: expected http(s)://host:port")
+            raise ConfigError(f"invalid --yarn URL {shown!r}: expected http(s)://host:port")
         if parts.username is not None or parts.password is not None:
             raise ConfigError(
                 "do not put credentials in --yarn URLs: "
@@ -114,7 +116,7 @@ def validate_urls(urls: Sequence[str]) -> List[str]:
             )
         if parts.query or parts.fragment:
             raise ConfigError(
-                f"invalid --yarn URL {url!r}: give the base URL without ?query or #fragment"
+                f"invalid --yarn URL {shown!r}: give the base URL without ?query or #fragment"
             )
         validated.append(url.strip().rstrip("/"))
     return validated

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 JAVA_DIR = Path(os.environ.get("ZKJANITOR_JAVA_DIR", "/usr/share/java"))
 ZOOKEEPER_JAR = JAVA_DIR / "zookeeper.jar"
@@ -76,7 +76,8 @@ class ZooKeeperServer:
 
     ``faketime`` is a libfaketime offset such as ``"-30d"``: the server's wall
     clock, and so every ctime/mtime it stamps, is shifted by that much.
-    ``extra_config`` adds lines to ``zoo.cfg``; ``jvm_options`` adds JVM flags.
+    ``extra_config`` adds lines to ``zoo.cfg``; ``jvm_options`` adds JVM flags;
+    ``classpath`` adds jars (e.g. Netty's codec for ``NettyServerCnxnFactory``).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class ZooKeeperServer:
         heap: str = "256m",
         extra_config: Optional[Mapping[str, str]] = None,
         jvm_options: Optional[List[str]] = None,
+        classpath: Sequence[Path] = (),
     ) -> None:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="zkjanitor-zk-"))
@@ -96,6 +98,7 @@ class ZooKeeperServer:
         self.heap = heap
         self.extra_config: Dict[str, str] = dict(extra_config or {})
         self.jvm_options = list(jvm_options or [])
+        self.classpath = [ZOOKEEPER_JAR, SLF4J_SIMPLE_JAR, *classpath]
         self._process: Optional[subprocess.Popen] = None
         self._log = None
 
@@ -134,7 +137,7 @@ class ZooKeeperServer:
         java = shutil.which("java")
         if java is None:
             raise ZooKeeperServerError("no `java` on PATH: install a JRE (`make setup` does it)")
-        classpath = f"{ZOOKEEPER_JAR}:{SLF4J_SIMPLE_JAR}"
+        classpath = ":".join(str(jar) for jar in self.classpath)
         command = [
             java,
             f"-Xmx{self.heap}",
