@@ -24,8 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from zkjanitor.classify import Policy
 from zkjanitor.errors import ConfigError, ZkJanitorError
-from zkjanitor.metrics import MetricSet, add_run_metrics, write_atomically
 from zkjanitor.livyconf import LivyConf, load_livy_conf
+from zkjanitor.metrics import MetricSet, add_run_metrics, write_atomically
 from zkjanitor.model import SessionType
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
@@ -329,37 +329,38 @@ def load_config_file(path: Path) -> Dict[str, Any]:
 
 def default_map_for(document: Dict[str, Any], commands: Dict[str, click.Command], path: Path) -> Dict[str, Any]:
     """Check a config document against the commands' options; build click's default_map."""
-    shared = {k: v for k, v in document.items() if not isinstance(v, dict)}
-    unknown_tables = [k for k, v in document.items() if isinstance(v, dict) and k not in commands]
-    if unknown_tables:
-        raise ConfigError(f"{path}: unknown section [{unknown_tables[0]}]; use one of {', '.join(sorted(commands))}")
+    shared = {key: value for key, value in document.items() if not isinstance(value, dict)}
+    tables = {key: value for key, value in document.items() if isinstance(value, dict)}
+    for name in tables:
+        if name not in commands:
+            raise ConfigError(f"{path}: unknown section [{name}]; use one of {', '.join(sorted(commands))}")
+    spellings = {name: _option_spellings(command) for name, command in commands.items()}
+    for key in shared:
+        if not any(_normalized(key) in options for options in spellings.values()):
+            raise ConfigError(f"{path}: unknown setting {key!r}")
     result: Dict[str, Any] = {}
-    for name, command in commands.items():
-        params = {p.name: p for p in command.params if isinstance(p, click.Option)}
-        section = {**shared, **document.get(name, {})}
-        values: Dict[str, Any] = {}
-        for key, value in section.items():
-            param_name = _param_name(key, params)
-            if param_name is None:
-                if key in shared and key not in document.get(name, {}):
-                    continue  # a shared key that this command does not take
+    for name, options in spellings.items():
+        values = {options[_normalized(k)]: v for k, v in shared.items() if _normalized(k) in options}
+        for key, value in tables.get(name, {}).items():
+            if _normalized(key) not in options:
                 raise ConfigError(f"{path}: unknown setting {key!r} in [{name}]")
-            values[param_name] = list(value) if isinstance(value, list) else value
+            values[options[_normalized(key)]] = value
         result[name] = values
-    unknown_shared = [k for k in shared if not any(_param_name(k, {p.name: p for p in c.params}) for c in commands.values())]
-    if unknown_shared:
-        raise ConfigError(f"{path}: unknown setting {unknown_shared[0]!r}")
     return result
 
 
-def _param_name(key: str, params: Dict[str, click.Parameter]) -> Optional[str]:
-    wanted = key.replace("-", "_")
-    if wanted in params:
-        return wanted
-    for name, param in params.items():
-        if any(opt.lstrip("-").replace("-", "_") == wanted for opt in param.opts):
-            return name
-    return None
+def _normalized(key: str) -> str:
+    return key.lstrip("-").replace("-", "_")
+
+
+def _option_spellings(command: click.Command) -> Dict[str, str]:
+    """Every way a config key may name one of the command's options -> the parameter name."""
+    spellings: Dict[str, str] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name:
+            spellings[param.name] = param.name
+            spellings.update((_normalized(opt), param.name) for opt in param.opts)
+    return spellings
 
 
 def command_examples(*lines: str) -> str:
