@@ -208,3 +208,9 @@ def test_driver_uri_is_shown_without_its_secret(incident, old_zk_server, prefix,
     uris = [s["driver_uri"] for s in document["sessions"] if s["type"] == "interactive" and s["driver_uri"]]
     assert uris, "the scenario's interactive sessions carry driver URIs"
     assert all(uri.startswith("rsc://***@") for uri in uris)
+
+
+def test_a_long_warning_stays_on_one_line(incident, old_zk_server, prefix):
+    result = scan_json(old_zk_server, prefix)  # no --yarn: one long warning
+    warnings = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and warnings[0].startswith("warning:") and "--yarn" in warnings[0]

@@ -264,10 +264,11 @@ _QUIET = False
 
 
 def warn(message: str) -> None:
-    """A warning on stderr, unless --quiet."""
+    """A warning on stderr, unless --quiet; one line however long (grep-able in cron logs)."""
     if _QUIET:
         return
-    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False)
+    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False,
+                           soft_wrap=True)
 
 
 @contextmanager
