@@ -48,6 +48,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type,
 import zkjanitor
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import SessionReport
+from zkjanitor.render import iso_utc
 
 FORMAT = "zkjanitor-backup"
 FORMAT_VERSION = 2
@@ -127,9 +128,8 @@ def check_new_backup_path(path: Path) -> None:
         )
 
 
-def _iso_utc(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000.0, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+"""Built once: ``json.dumps`` with any option builds a new encoder on every call."""
 
 
 def _entry_line(report: SessionReport) -> bytes:
@@ -141,13 +141,13 @@ def _entry_line(report: SessionReport) -> bytes:
         "data_b64": base64.b64encode(session.data).decode("ascii"),
         "ctime": session.ctime_ms,
         "mtime": session.mtime_ms,
-        "created": _iso_utc(session.ctime_ms),
-        "modified": _iso_utc(session.mtime_ms),
+        "created": iso_utc(session.ctime_ms),
+        "modified": iso_utc(session.mtime_ms),
         "version": session.version,
         "verdict": report.verdict.value,
         "reason": report.reason,
     }
-    return json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n"
+    return _COMPACT_JSON(record).encode("ascii") + b"\n"
 
 
 _Writer = TypeVar("_Writer", bound="BackupWriter")
@@ -176,7 +176,7 @@ class BackupWriter:
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "created": _iso_utc(int(time.time() * 1000)),
+            "created": iso_utc(int(time.time() * 1000)),
             "zookeeper": connect_string_without_credentials(zookeeper),
             "prefix": prefix,
             "tool_version": zkjanitor.__version__,
@@ -236,7 +236,7 @@ class BackupWriter:
             record = {"path": path, "outcome": outcome}
             if detail:
                 record["detail"] = detail
-            lines.append(json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n")
+            lines.append(_COMPACT_JSON(record).encode("utf-8") + b"\n")
         if lines:
             self._append(b"".join(lines))
 
