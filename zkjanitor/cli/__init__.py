@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, List, Optional
 
 import click
 from kazoo.exceptions import KazooException
@@ -20,8 +20,35 @@ from zkjanitor.errors import EXIT_UNREACHABLE, EXIT_USAGE, ZkJanitorError
 from zkjanitor.zk.client import describe
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error (bad option value, unknown option...) shown on one line of stderr, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(" ".join(error.format_message().split()))
+        self.command_path = error.ctx.command_path if error.ctx is not None else "zkjanitor"
+
+    def show(self, file: Optional[IO[Any]] = None) -> None:
+        click.echo(f"zkjanitor: error: {self.format_message()} (see: {self.command_path} --help)", err=True)
+
+
+def _one_line(error: click.UsageError) -> click.ClickException:
+    """``error`` as one line; no arguments at all still shows the help (click >= 8.2)."""
+    if isinstance(error, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return error
+    return OneLineUsageError(error)
+
+
 class ZkJanitorGroup(click.Group):
     """Loads ``--config`` into click's default_map, maps errors to one line and an exit code."""
+
+    def make_context(self, info_name: Optional[str], args: List[str], parent: Optional[click.Context] = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            raise _one_line(error) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,6 +66,8 @@ class ZkJanitorGroup(click.Group):
             click.echo(f"zkjanitor: error: lost ZooKeeper during the run ({describe(exc)}); "
                        "check the ensemble and run again", err=True)
             code = EXIT_UNREACHABLE
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # the last line of defence: never a bare traceback
