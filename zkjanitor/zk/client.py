@@ -14,6 +14,7 @@ import logging
 import re
 import ssl
 import sys
+import warnings
 from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 
 from kazoo.client import KazooClient
@@ -140,8 +141,10 @@ def validate_connect_string(connect: str) -> str:
             raise ConfigError(
                 f"invalid ZooKeeper address {host!r} in {connect!r}: expected host:port, e.g. zk1:2181"
             )
-    if chroot and (chroot.endswith("/") or "//" in chroot):
-        raise ConfigError(f"invalid chroot '/{chroot}' in {connect!r}: use a path like /apps (no trailing '/')")
+    if chroot and any(part in ("", ".", "..") for part in chroot.split("/")):
+        raise ConfigError(
+            f"invalid chroot '/{chroot}' in {connect!r}: use a path like /apps (no trailing '/', '//', '.' or '..')"
+        )
     return text
 
 
@@ -176,7 +179,10 @@ def connect(options: ZkOptions) -> KazooClient:
     client = KazooClient(**kwargs)
     stage = "connect"
     try:
-        client.start(timeout=options.timeout)
+        with warnings.catch_warnings():
+            # kazoo warns when the chroot does not exist; reading the store then says so in one line.
+            warnings.filterwarnings("ignore", message="No chroot path exists", category=UserWarning)
+            client.start(timeout=options.timeout)
         if options.auth_data or options.sasl:
             stage = "authenticate"
             client.exists_async("/").get(timeout=options.timeout)
