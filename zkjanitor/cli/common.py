@@ -187,6 +187,10 @@ def resolve_settings(
 ) -> Settings:
     """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
     conf = load_livy_conf(livy_conf) if livy_conf else None
+    if zk is not None and not zk.strip():
+        raise ConfigError("--zk is empty: give a connect string host:port[,host:port...][/chroot]")
+    if prefix is not None and not prefix.strip("/"):
+        raise ConfigError(f"invalid --prefix {prefix!r}: give Livy's key prefix, e.g. livy")
     connect = zk or (conf.zookeeper_url if conf else None) or DEFAULT_ZK
     resolved_prefix = prefix or (conf.key_prefix if conf else None) or DEFAULT_PREFIX
     if not resolved_prefix.strip("/"):
