@@ -120,6 +120,23 @@ def test_written_znodes_read_back_byte_for_byte(tmp_path):
     )
 
 
+def test_lines_are_the_compact_json_of_each_entry_and_outcome(tmp_path):
+    odd = _report(5, BINARY)._replace(reason='odd "reason" \\ é \udc80')
+    odd = odd._replace(session=odd.session._replace(path="/lívy/v1/interactive/5"))
+    path = tmp_path / "backup.jsonl"
+    with BackupWriter(path, zookeeper="zk1:2181", prefix="lívy") as writer:
+        writer.write([_report(1), odd])
+        writer.record_outcomes([("/lívy/v1/interactive/5", "failed", 'NoAuth "é"'), ("/a", DELETED, None)])
+
+    lines = path.read_bytes().splitlines()[1:]
+    records = [json.loads(line) for line in lines]
+    assert all(line.isascii() for line in lines)
+    assert [json.dumps(record, separators=(",", ":")).encode() for record in records] == lines
+    assert records[1]["path"] == "/lívy/v1/interactive/5" and records[1]["reason"] == odd.reason
+    assert records[2] == {"path": "/lívy/v1/interactive/5", "outcome": "failed", "detail": 'NoAuth "é"'}
+    assert records[3] == {"path": "/a", "outcome": DELETED}
+
+
 def test_the_default_name_is_a_utc_timestamp(tmp_path):
     now = datetime(2024, 3, 5, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
     assert (

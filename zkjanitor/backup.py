@@ -41,6 +41,7 @@ import json
 import os
 import time
 from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii as _json_string
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type, TypeVar
@@ -128,26 +129,21 @@ def check_new_backup_path(path: Path) -> None:
         )
 
 
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
-"""Built once: ``json.dumps`` with any option builds a new encoder on every call."""
-
-
 def _entry_line(report: SessionReport) -> bytes:
+    """The entry's compact JSON line, exactly as ``json.dumps(entry, separators=(",", ":"))``.
+
+    Formatted directly: building a dict and encoding it costs three times as
+    much, once for every znode a prune deletes.
+    """
     session = report.session
-    record = {
-        "path": session.path,
-        "type": session.type.value,
-        "id": session.id,
-        "data_b64": base64.b64encode(session.data).decode("ascii"),
-        "ctime": session.ctime_ms,
-        "mtime": session.mtime_ms,
-        "created": iso_utc(session.ctime_ms),
-        "modified": iso_utc(session.mtime_ms),
-        "version": session.version,
-        "verdict": report.verdict.value,
-        "reason": report.reason,
-    }
-    return _COMPACT_JSON(record).encode("ascii") + b"\n"
+    return (
+        f'{{"path":{_json_string(session.path)},"type":{_json_string(session.type.value)},"id":{session.id},'
+        f'"data_b64":"{base64.b64encode(session.data).decode("ascii")}",'
+        f'"ctime":{session.ctime_ms},"mtime":{session.mtime_ms},'
+        f'"created":"{iso_utc(session.ctime_ms)}","modified":"{iso_utc(session.mtime_ms)}",'
+        f'"version":{session.version},"verdict":{_json_string(report.verdict.value)},'
+        f'"reason":{_json_string(report.reason)}}}\n'
+    ).encode("ascii")
 
 
 _Writer = TypeVar("_Writer", bound="BackupWriter")
@@ -233,10 +229,10 @@ class BackupWriter:
         for path, outcome, detail in outcomes:
             if outcome not in RECORDED_OUTCOMES:
                 raise ValueError(f"{outcome!r} is not a recordable outcome {RECORDED_OUTCOMES}")
-            record = {"path": path, "outcome": outcome}
+            line = f'{{"path":{_json_string(path)},"outcome":{_json_string(outcome)}'
             if detail:
-                record["detail"] = detail
-            lines.append(_COMPACT_JSON(record).encode("utf-8") + b"\n")
+                line += f',"detail":{_json_string(detail)}'
+            lines.append(f"{line}}}\n".encode("ascii"))
         if lines:
             self._append(b"".join(lines))
 

@@ -182,7 +182,9 @@ def decode_session(session_type: SessionType, znode: Znode) -> Session:
             znode.version, znode.ctime_ms, znode.mtime_ms, corrupt=corrupt,
         )
     get = record.get
-    return Session(
+    # Session._make takes every field in order (and checks their number) at half the
+    # cost of Session(...): this runs for every session of the store.
+    return Session._make((
         session_type,
         session_id,
         znode.path,
@@ -199,7 +201,7 @@ def decode_session(session_type: SessionType, znode: Znode) -> Session:
         livy_version_of(session_type, record),
         None,
         redact_uri(get("rscDriverUri")) if session_type is SessionType.INTERACTIVE else None,
-    )
+    ))
 
 
 def decode_counter(data: Optional[bytes]) -> Optional[int]:

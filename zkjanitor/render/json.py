@@ -70,7 +70,10 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
     )
     if not extra:
         return line
-    more = "".join(f", {encode_basestring_ascii(key)}: {json.dumps(value)}" for key, value in extra.items())
+    more = "".join(
+        f", {encode_basestring_ascii(key)}: {_string(value) if isinstance(value, str) else json.dumps(value)}"
+        for key, value in extra.items()
+    )
     return line[:-1] + more + "}"
 
 
