@@ -89,9 +89,10 @@ def read_inventory(
             raise ZooKeeperUnavailable(
                 f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
             ) from None
-        is_session = [session_id_from_name(name) is not None for name in names]
-        session_names = [name for name, session in zip(names, is_session) if session]
-        others = tuple(sorted(n for n, session in zip(names, is_session) if not session and n != COUNTER_NODE))
+        ids = [session_id_from_name(name) for name in names]
+        # In id order (canonical decimals): the reports come out as every listing shows them.
+        session_names = sorted((name for name, i in zip(names, ids) if i is not None), key=int)
+        others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
         parents[session_type] = ParentInfo(
             session_type,
             path,

@@ -20,8 +20,6 @@ from zkjanitor.model import SessionReport, SessionType, Verdict
 from zkjanitor.render import iso_utc
 from zkjanitor.scan import ScanResult, Summary
 
-_TYPE_JSON = {session_type: encode_basestring_ascii(session_type.value) for session_type in SessionType}
-_VERDICT_JSON = {verdict: encode_basestring_ascii(verdict.value) for verdict in Verdict}
 _LINES_PER_WRITE = 1000
 _MAX_CACHED_STRINGS = 10_000
 
@@ -52,12 +50,14 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
     session = report.session
     app = report.app
     few = _FEW_VALUES
+    # SessionType and Verdict members are str subclasses holding their value: encoded
+    # directly, they need none of Enum's Python-level hashing or .value lookups.
     created = iso_utc(session.ctime_ms)
     modified = created if session.mtime_ms == session.ctime_ms else iso_utc(session.mtime_ms)
     finished = "null" if report.finished_ms is None else f'"{iso_utc(report.finished_ms)}"'
     line = (
-        f'{{"type": {_TYPE_JSON[session.type]}, "id": {session.id}, "path": {_string(session.path)}, '
-        f'"verdict": {_VERDICT_JSON[report.verdict]}, "reason": {few[report.reason]}, '
+        f'{{"type": {encode_basestring_ascii(session.type)}, "id": {session.id}, "path": {_string(session.path)}, '
+        f'"verdict": {encode_basestring_ascii(report.verdict)}, "reason": {few[report.reason]}, '
         f'"app_id": {_string(session.app_id)}, "app_tag": {_string(session.app_tag)}, '
         f'"app_state": {few[None if app is None else app.state]}, '
         f'"created": "{created}", "modified": "{modified}", "finished": {finished}, '
