@@ -217,6 +217,9 @@ def test_an_interrupted_prune_left_every_deleted_znode_in_the_backup(own_server,
 
         assert outcome.code != 0
         assert "Traceback" not in outcome.stderr
+        if signum == signal.SIGINT:
+            assert outcome.code == 130
+            assert f"every znode deleted so far is in {backup}" in outcome.stderr
         after = read_tree(client, store_root(prefix))
         gone = set(before) - set(after)
         assert 2 <= len(gone) < 12 and all(after[path] == before[path] for path in after)

@@ -235,7 +235,7 @@ def test_an_unreadable_state_counter_is_reported_and_the_scan_goes_on(zk_server,
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["summary"]["sessions"] == 1 and document["counters"]["batch"] is None
-    assert "state is missing or unreadable" in result.stderr
+    assert "state (Livy's id counter) is missing or unreadable: check its ACL" in result.stderr
 
 
 def test_an_unreadable_session_directory_is_a_clear_error_not_a_lost_connection(zk_server, reader, prefix, yarn_rm):

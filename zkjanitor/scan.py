@@ -123,7 +123,8 @@ def store_warnings(
                 "(jute.maxbuffer): prune stale sessions now"
             )
         if parent.counter is None:
-            warnings.append(f"{parent.path}/state is missing or unreadable: Livy would restart ids at 0")
+            warnings.append(f"{parent.path}/state (Livy's id counter) is missing or unreadable: check its ACL; "
+                            "if it is really gone, Livy restarts ids at 0 and overwrites sessions")
         if parent.other_children:
             shown = ", ".join(parent.other_children[:5])
             more = f" and {len(parent.other_children) - 5} more" if len(parent.other_children) > 5 else ""

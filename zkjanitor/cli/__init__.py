@@ -59,6 +59,9 @@ class ZkJanitorGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("zkjanitor: aborted; nothing was changed", err=True)
             code = EXIT_USAGE
+        except KeyboardInterrupt:
+            click.echo("zkjanitor: interrupted", err=True)
+            code = EXIT_INTERRUPTED
         except ZkJanitorError as exc:
             click.echo(f"zkjanitor: error: {exc}", err=True)
             code = exc.exit_code
@@ -77,6 +80,9 @@ class ZkJanitorGroup(click.Group):
                        "(set ZKJANITOR_DEBUG=1 for a traceback, and please report it)", err=True)
             code = EXIT_INTERNAL
         ctx.exit(code or 0)
+
+
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 
 GROUP_EPILOG = command_examples(

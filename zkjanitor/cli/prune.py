@@ -129,8 +129,13 @@ def prune(
                         if progress is not None:
                             progress(done[0], len(selected))
 
-                    result = apply_prune(client, selected, writer, batch_size=batch_size,
-                                         pause_seconds=pause_seconds, progress=advance)
+                    try:
+                        result = apply_prune(client, selected, writer, batch_size=batch_size,
+                                             pause_seconds=pause_seconds, progress=advance)
+                    except KeyboardInterrupt:
+                        warn(f"interrupted: every znode deleted so far is in {backup_path}; "
+                             f"undo with: zkjanitor restore {backup_path} --apply")
+                        raise
     if metrics is not None:
         add_store_metrics(metrics, scan_result, summarize(scan_result.reports, settings.types))
         add_prune_metrics(metrics, result.counts, Outcome.ALL)

@@ -154,6 +154,15 @@ def split_chroot(connect: str) -> Tuple[str, str]:
     return hosts, (slash + chroot) if chroot else ""
 
 
+def session_timeout(timeout: float) -> float:
+    """The ZooKeeper session timeout asked for (seconds): ``--timeout``, at least 4 s.
+
+    It also bounds reconnecting: past it the session has expired, and a prune
+    must stop anyway, since its lock went with the session.
+    """
+    return max(timeout, 4.0)
+
+
 def connect(options: ZkOptions) -> KazooClient:
     """Start an authenticated client, or raise :class:`ZooKeeperUnavailable` within about ``options.timeout``.
 
@@ -162,13 +171,14 @@ def connect(options: ZkOptions) -> KazooClient:
     server that rejects SASL closes the session only then.
     """
     validate_connect_string(options.connect)
-    retry = {"max_tries": 2, "delay": 0.2, "backoff": 2, "max_delay": 2.0}
+    retry = {"max_tries": 3, "delay": 0.2, "backoff": 2, "max_delay": 2.0}
     log = _ClientLog(options.secrets())
     kwargs: Dict[str, Any] = {
         "hosts": options.connect,
-        "timeout": max(options.timeout, 4.0),
-        "connection_retry": dict(retry),
-        "command_retry": dict(retry, max_tries=3),
+        "timeout": session_timeout(options.timeout),
+        # Ride out a leader election by reconnecting for as long as the session can survive; no longer.
+        "connection_retry": dict(retry, max_tries=-1, deadline=session_timeout(options.timeout)),
+        "command_retry": dict(retry),
         "auth_data": list(options.auth_data) or None,
         "logger": log,
     }
