@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from zkjanitor import errors
-from zkjanitor.cli import cli
+from zkjanitor.cli import EXIT_INTERRUPTED, cli
 from zkjanitor.cli.common import EXIT_INTERNAL
 from zkjanitor.cli.reference import render_reference
 from zkjanitor.model import REASONS
@@ -72,6 +72,7 @@ def test_concepts_explains_every_verdict_reason():
 
 def test_exit_codes_page_lists_every_exit_code():
     page = (DOCS / "exit-codes.md").read_text(encoding="utf-8")
-    codes = {value for name, value in vars(errors).items() if name.startswith("EXIT_")} | {EXIT_INTERNAL}
+    codes = {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    codes |= {EXIT_INTERNAL, EXIT_INTERRUPTED}
     for code in sorted(codes):
         assert f"| {code} |" in page, f"docs/exit-codes.md does not explain exit code {code}"
