@@ -11,12 +11,16 @@ setup: system-deps $(STAMP)
 
 # Debian's ZooKeeper (with a JRE) for the real-server tests and demo; faketime makes old znodes.
 system-deps:
-	@if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! command -v faketime >/dev/null; then \
-		echo "Installing ZooKeeper, a JRE and faketime with apt-get..."; \
+	@pkgs=""; \
+	[ -f /usr/share/java/zookeeper.jar ] || pkgs="$$pkgs zookeeper"; \
+	command -v java >/dev/null || pkgs="$$pkgs default-jre-headless"; \
+	command -v faketime >/dev/null || pkgs="$$pkgs faketime"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || pkgs="$$pkgs python3-venv"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "Installing with apt-get:$$pkgs"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-			zookeeper default-jre-headless faketime >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -35,7 +39,7 @@ test-all: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(PY) -m zkjanitor.testing.demo
+	$(PY) -m zkjanitor.testing.demo $(DEMO_ARGS)
 
 bench: setup
 	$(PY) benchmarks/run.py

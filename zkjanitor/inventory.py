@@ -71,9 +71,9 @@ def read_inventory(
     """
     root = store_root(prefix)
     if client.exists(root) is None:
-        chroot = client.chroot or "(no chroot)"
+        where = f"under chroot {client.chroot}" if client.chroot else "with no chroot"
         raise StoreNotFound(
-            f"no Livy state store at {root} (chroot {chroot}): check --prefix "
+            f"no Livy state store at {root} {where}: check --prefix "
             "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"
         )
     parents: Dict[SessionType, ParentInfo] = {}

@@ -48,8 +48,12 @@ def _run(args: Sequence[str], env: dict) -> int:
     return completed.returncode
 
 
-def demo(sessions: int) -> None:
-    """Seed the incident, run the everyday commands, tear everything down."""
+def demo(sessions: int, keep: bool = False) -> None:
+    """Seed the incident, run the everyday commands, tear everything down.
+
+    With ``keep``, ZooKeeper and the YARN double stay up until Ctrl-C, so the
+    commands can be tried by hand against the same store.
+    """
     now_ms = int(time.time() * 1000)
     scenario = build_scenario(sessions, seed=7, now_ms=now_ms)
     workdir = Path(tempfile.mkdtemp(prefix="zkjanitor-demo-"))
@@ -91,14 +95,31 @@ def demo(sessions: int) -> None:
         _run(["check", "--max-stale", "0", "--max-sessions", "5000"], env)
         _say("undo the prune from its backup (dry run first, then --apply)")
         _run(["restore", str(backup)], env)
+        if keep:
+            _wait_for_ctrl_c(server, standby, active, backup)
     shutil.rmtree(workdir, ignore_errors=True)
     print(f"\ndemo finished; removed {workdir}")
+
+
+def _wait_for_ctrl_c(server: ZooKeeperServer, standby: YarnDouble, active: YarnDouble, backup: Path) -> None:
+    _say("ZooKeeper and YARN stay up: try the commands yourself, in another shell")
+    print(f"export ZKJANITOR_ZK={server.connect_string} ZKJANITOR_YARN={standby.url},{active.url}")
+    print(f"zkjanitor scan --show stale      zkjanitor restore {backup} --apply      zkjanitor doctor")
+    print("Press Ctrl-C here to stop them and remove the demo's files.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=40_000, help="how many sessions to seed")
-    demo(parser.parse_args(argv).sessions)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep ZooKeeper and YARN running afterwards, until Ctrl-C, to try commands by hand")
+    args = parser.parse_args(argv)
+    demo(args.sessions, keep=args.keep)
 
 
 if __name__ == "__main__":
