@@ -55,7 +55,11 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
     created = iso_utc(session.ctime_ms)
     modified = created if session.mtime_ms == session.ctime_ms else iso_utc(session.mtime_ms)
     finished = "null" if report.finished_ms is None else f'"{iso_utc(report.finished_ms)}"'
-    line = (
+    end = "}" if not extra else "".join(
+        f", {few[key]}: {_string(value) if isinstance(value, str) else json.dumps(value)}"
+        for key, value in extra.items()
+    ) + "}"
+    return (
         f'{{"type": {encode_basestring_ascii(session.type)}, "id": {session.id}, "path": {_string(session.path)}, '
         f'"verdict": {encode_basestring_ascii(report.verdict)}, "reason": {few[report.reason]}, '
         f'"app_id": {_string(session.app_id)}, "app_tag": {_string(session.app_tag)}, '
@@ -66,15 +70,8 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
         f'"owner": {few[session.owner]}, "proxy_user": {few[session.proxy_user]}, '
         f'"name": {_string(session.name)}, "kind": {few[session.kind]}, '
         f'"livy_version": {few[session.livy_version]}, "driver_uri": {_string(session.driver_uri)}, '
-        f'"znode_version": {session.version}}}'
+        f'"znode_version": {session.version}{end}'
     )
-    if not extra:
-        return line
-    more = "".join(
-        f", {encode_basestring_ascii(key)}: {_string(value) if isinstance(value, str) else json.dumps(value)}"
-        for key, value in extra.items()
-    )
-    return line[:-1] + more + "}"
 
 
 class EncodedArray:
