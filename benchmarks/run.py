@@ -107,6 +107,8 @@ class SizeResult(NamedTuple):
     zkcli_startup_seconds: float
     zkcli_flags: str
     zookeeper_version: str
+    scan_runs: Tuple[float, ...] = ()
+    """Wall seconds of every run of zkjanitor scan; ``scan`` holds their median."""
 
 
 class Environment(NamedTuple):
@@ -363,7 +365,7 @@ def measure_size(sessions: int, *, repeat: int, workdir: Path, log: "Log") -> Si
         log(f"N={sessions:,}: zkCli.sh deleteall: {deleteall_seconds:.2f} s ({deleted:,} znodes)")
     return SizeResult(
         sessions, len(stale_keys), seed_seconds, median_run(scans), pipelined, loop_seconds, prune, pruned,
-        deleteall_seconds, deleted, startup, flags, version,
+        deleteall_seconds, deleted, startup, flags, version, tuple(run.seconds for run in scans),
     )
 
 
@@ -493,7 +495,10 @@ def table(results: Sequence[SizeResult]) -> str:
     for r in results:
         loop, deleteall = r.get_loop_seconds, r.deleteall_seconds
         row(r, "sequential kazoo `get` loop (baseline)", loop, None, "baseline")
-        row(r, "`zkjanitor scan` (multiRead)", r.scan.seconds, r.scan, f"{ratio_text(r.scan.seconds, loop)} of loop")
+        spread = (f" (median of {len(r.scan_runs)}: {min(r.scan_runs):.2f}–{max(r.scan_runs):.2f} s)"
+                  if len(r.scan_runs) > 1 else "")
+        row(r, f"`zkjanitor scan` (multiRead){spread}", r.scan.seconds, r.scan,
+            f"{ratio_text(r.scan.seconds, loop)} of loop")
         row(r, "`zkjanitor scan --read-method pipelined`", r.scan_pipelined.seconds, r.scan_pipelined,
             f"{ratio_text(r.scan_pipelined.seconds, loop)} of loop")
         flags = f", {r.zkcli_flags}" if r.zkcli_flags else ""
@@ -589,7 +594,7 @@ def report(results: Sequence[SizeResult], environment: Environment) -> str:
         "Load average (1/5/15 min): at start " + " ".join(f"{x:.2f}" for x in environment.load_start)
         + ", at end " + " ".join(f"{x:.2f}" for x in environment.load_end),
         f"Versions: {environment.versions}",
-        "zkjanitor scan: median wall time of the repeated runs; every other figure: one run. Wall times include",
+        "zkjanitor scan: the median of its runs; every other figure: one run. Wall times include",
         "process start-up for zkjanitor and zkCli.sh (JVM), but not for the get loop.",
     ]
     if failed:
@@ -628,11 +633,11 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--sizes", type=_sizes, help="store sizes, e.g. 10k,40k,100k (the default)")
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: N={','.join(map(str, QUICK_SIZES))}, scans run once")
-    parser.add_argument("--repeat", type=int, help="runs of zkjanitor scan per N; the median counts (default 3)")
+    parser.add_argument("--repeat", type=int, help="runs of zkjanitor scan per N; the median counts (default 5)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.repeat = args.repeat or (1 if args.quick else 5)
     if not 1 <= args.repeat <= 10:
         parser.error("--repeat must be between 1 and 10")
     return args
