@@ -70,7 +70,7 @@ def size_result(sessions: int, *, scan: float, loop: float, pipelined: float, pr
         return bench.Run(seconds, rss, requests)
 
     return bench.SizeResult(
-        sessions=sessions, stale=sessions * 9 // 10, seed_seconds=1.0, scan=run(scan),
+        sessions=sessions, scan=run(scan),
         scan_pipelined=run(pipelined), get_loop_seconds=loop, prune=run(prune), pruned=sessions * 9 // 10,
         deleteall_seconds=deleteall, deleteall_znodes=sessions * 9 // 10 + 4, zkcli_startup_seconds=0.7,
         zkcli_flags="", zookeeper_version="3.8.0",
