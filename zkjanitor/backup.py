@@ -49,6 +49,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type,
 import zkjanitor
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import SessionReport
+from zkjanitor.redact import redact_url_credentials
 from zkjanitor.render import iso_utc
 
 FORMAT = "zkjanitor-backup"
@@ -97,12 +98,6 @@ def default_backup_path(directory: Path, now: datetime) -> Path:
     """``directory/zkjanitor-backup-YYYYmmddTHHMMSSZ.jsonl`` for ``now`` (converted to UTC)."""
     stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return directory / f"zkjanitor-backup-{stamp}.jsonl"
-
-
-def connect_string_without_credentials(connect: str) -> str:
-    """Drop any ``user:secret@`` in front of each host of a connect string; keep the chroot."""
-    hosts, slash, chroot = connect.partition("/")
-    return ",".join(host.rpartition("@")[2] for host in hosts.split(",")) + slash + chroot
 
 
 def _already_exists(path: Path) -> str:
@@ -173,7 +168,7 @@ class BackupWriter:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "created": iso_utc(int(time.time() * 1000)),
-            "zookeeper": connect_string_without_credentials(zookeeper),
+            "zookeeper": redact_url_credentials(zookeeper),
             "prefix": prefix,
             "tool_version": zkjanitor.__version__,
         }
