@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from kazoo.client import KazooClient
 
@@ -299,3 +299,13 @@ def check_restored(client: KazooClient, root: str, before: Mapping[str, bytes], 
     """``restore --apply`` succeeded and the store is byte-identical to ``before``."""
     assert outcome.code == 0, outcome.stderr
     assert read_tree(client, root) == dict(before)
+
+
+def start_prune_until_backed_up(connect: str, prefix: str, yarn_url: str, workdir: Path, *extra: str,
+                                backed_up: int) -> Tuple["CliProcess", Path]:
+    """Start ``zkjanitor prune --apply`` as a process; return it once ``backed_up`` znodes are in its backup."""
+    backup = workdir / "backup.jsonl"
+    run = CliProcess(prune_args(connect, prefix, yarn_url, backup, *extra), cwd=workdir)
+    wait_until(lambda: backup_lines_on_disk(backup) >= backed_up, timeout=60,
+               what=f"{backed_up} backed-up znodes", process=run)
+    return run, backup

@@ -21,18 +21,15 @@ from typing import Dict
 from kazoo.client import KazooClient
 
 from tests.fault_support import (
-    CliProcess,
-    backup_lines_on_disk,
     check_backup_lines,
     close_client,
     fault_client,
-    prune_args,
     read_tree,
     restore_args,
     run_cli_process,
     seed_store,
+    start_prune_until_backed_up,
     store_root,
-    wait_until,
 )
 from tests.session_znodes import create_sessions, existing_ids
 from zkjanitor.backup import BackupWriter, read_backup
@@ -81,11 +78,9 @@ def test_prune_skips_what_livy_changes_during_the_run_and_never_touches_the_coun
         store = seed_store(client, prefix, yarn_rm, stale=STALE, live=LIVE,
                            rewritten=[i for i in range(STALE + LIVE) if i != 8])
         before = read_tree(client, store_root(prefix))
-        backup = tmp_path / "backup.jsonl"
-        run = CliProcess(prune_args(zk_server.connect_string, prefix, yarn_rm.url, backup,
-                                    "--batch-size", "2", "--pause", "0.5"), cwd=tmp_path)
-        # Batches (0,1) and (2,3) are in the backup: (0,1) is deleted, (4,5) onwards untouched.
-        wait_until(lambda: backup_lines_on_disk(backup) >= 4, timeout=60, what="2 batches backed up", process=run)
+        # Once batches (0,1) and (2,3) are in the backup: (0,1) is deleted, (4,5) onwards untouched.
+        run, backup = start_prune_until_backed_up(zk_server.connect_string, prefix, yarn_rm.url, tmp_path,
+                                                  "--batch-size", "2", "--pause", "0.5", backed_up=4)
         livy.start()
         path = {i: store.stale[i] if i < STALE else store.live[i - STALE] for i in range(STALE + LIVE)}
         zombie_0 = b'{"id":0,"appId":"application_1_1","appTag":"livy-batch-0-zombie00","version":1}'

@@ -35,6 +35,7 @@ from tests.fault_support import (
     restore_args,
     run_cli_process,
     seed_store,
+    start_prune_until_backed_up,
     store_root,
     wait_until,
 )
@@ -116,9 +117,8 @@ def test_zookeeper_dying_mid_prune_ends_the_run_in_bounded_time_with_a_true_acco
     store = seed_store(client, prefix, yarn_rm, stale=12)
     before = read_tree(client, store_root(prefix))
     close_client(client)
-    backup = tmp_path / "backup.jsonl"
-    run = CliProcess(prune_args(own_server.connect_string, prefix, yarn_rm.url, backup, *BATCH_WINDOW), cwd=tmp_path)
-    wait_until(lambda: backup_lines_on_disk(backup) >= 3, timeout=60, what="3 backed-up znodes", process=run)
+    run, backup = start_prune_until_backed_up(own_server.connect_string, prefix, yarn_rm.url, tmp_path,
+                                              *BATCH_WINDOW, backed_up=3)
     own_server.kill()
     outcome = run.finish(timeout=120)
 
@@ -145,10 +145,8 @@ def test_a_zookeeper_restart_mid_prune_leaves_a_true_account(own_server, prefix,
     try:
         seed_store(client, prefix, yarn_rm, stale=12)
         before = read_tree(client, store_root(prefix))
-        backup = tmp_path / "backup.jsonl"
-        run = CliProcess(prune_args(own_server.connect_string, prefix, yarn_rm.url, backup, *BATCH_WINDOW),
-                         cwd=tmp_path)
-        wait_until(lambda: backup_lines_on_disk(backup) >= 3, timeout=60, what="3 backed-up znodes", process=run)
+        run, backup = start_prune_until_backed_up(own_server.connect_string, prefix, yarn_rm.url, tmp_path,
+                                                  *BATCH_WINDOW, backed_up=3)
         own_server.restart()  # well within the 10 s session timeout: the session survives
         outcome = run.finish(timeout=120)
 
@@ -180,10 +178,8 @@ def test_a_prune_killed_mid_run_holds_the_lock_until_its_session_expires_and_can
     try:
         seed_store(client, prefix, yarn_rm, stale=12)
         before = read_tree(client, store_root(prefix))
-        backup = tmp_path / "backup.jsonl"
-        run = CliProcess(prune_args(own_server.connect_string, prefix, yarn_rm.url, backup, *BATCH_WINDOW),
-                         cwd=tmp_path)
-        wait_until(lambda: backup_lines_on_disk(backup) >= 4, timeout=60, what="4 backed-up znodes", process=run)
+        run, backup = start_prune_until_backed_up(own_server.connect_string, prefix, yarn_rm.url, tmp_path,
+                                                  *BATCH_WINDOW, backed_up=4)
         run.signal(signal.SIGKILL)
         assert run.finish(timeout=30).code == -signal.SIGKILL
 
@@ -208,10 +204,8 @@ def test_an_interrupted_prune_left_every_deleted_znode_in_the_backup(own_server,
     try:
         seed_store(client, prefix, yarn_rm, stale=12)
         before = read_tree(client, store_root(prefix))
-        backup = tmp_path / "backup.jsonl"
-        run = CliProcess(prune_args(own_server.connect_string, prefix, yarn_rm.url, backup, *BATCH_WINDOW),
-                         cwd=tmp_path)
-        wait_until(lambda: backup_lines_on_disk(backup) >= 3, timeout=60, what="3 backed-up znodes", process=run)
+        run, backup = start_prune_until_backed_up(own_server.connect_string, prefix, yarn_rm.url, tmp_path,
+                                                  *BATCH_WINDOW, backed_up=3)
         run.signal(signum)
         outcome = run.finish(timeout=30)
 
