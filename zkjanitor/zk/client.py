@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 from kazoo.client import KazooClient
 from kazoo.exceptions import AuthFailedError, ConnectionDropped, KazooException
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.protocol.states import KeeperState
+from kazoo.protocol.states import KazooState, KeeperState
 
 from zkjanitor.errors import ConfigError, ZooKeeperUnavailable
 from zkjanitor.redact import REDACTED, redact_secrets
@@ -187,6 +187,8 @@ def connect(options: ZkOptions) -> KazooClient:
     if options.tls:
         kwargs.update(options.tls.kazoo_options())
     client = KazooClient(**kwargs)
+    rejection = _RejectionWatch(client)
+    client.add_listener(rejection)
     stage = "connect"
     try:
         with warnings.catch_warnings():
@@ -196,23 +198,44 @@ def connect(options: ZkOptions) -> KazooClient:
         if options.auth_data or options.sasl:
             stage = "authenticate"
             client.exists_async("/").get(timeout=options.timeout)
-    except KazooTimeoutError:
-        rejected = client.client_state == KeeperState.AUTH_FAILED
+    except (KazooTimeoutError, KazooException, OSError) as exc:
+        # Stopping waits for kazoo's connection thread to end, so `rejection` is final from here on.
         _discard(client)
-        if rejected:
+        if rejection.rejected or isinstance(exc, AuthFailedError):
             raise ZooKeeperUnavailable(_rejected_message(options, log.last_error)) from None
-        if stage == "authenticate":
+        if isinstance(exc, KazooTimeoutError) and stage == "authenticate":
             raise ZooKeeperUnavailable(_unconfirmed_message(options, log.last_error)) from None
-        raise ZooKeeperUnavailable(_unreachable_message(options, log.last_error)) from None
-    except AuthFailedError:
-        _discard(client)
-        raise ZooKeeperUnavailable(_rejected_message(options, log.last_error)) from None
-    except (KazooException, OSError) as exc:
-        _discard(client)
+        if isinstance(exc, KazooTimeoutError):
+            raise ZooKeeperUnavailable(_unreachable_message(options, log.last_error)) from None
         raise ZooKeeperUnavailable(
             f"cannot connect to ZooKeeper at {options.connect}: {log.redact(describe(exc))}"
         ) from None
+    client.remove_listener(rejection)
     return client
+
+
+class _RejectionWatch:
+    """A kazoo state listener that remembers whether the server ever rejected the credentials.
+
+    Which error a failed login surfaces as is a race, so it cannot tell a
+    rejection from an unreachable server. kazoo reports the session as
+    connected before SASL (or the ``auth_data`` packets) has finished; when
+    the server then rejects the login, kazoo's connection thread goes to
+    ``AUTH_FAILED`` and at once to ``CLOSED``. Depending on when the caller's
+    thread looks, ``start()`` saw the connection come and go and raises its
+    "Connection time-out", or ``exists()`` gets ``AuthFailedError``,
+    ``ConnectionLoss`` or ``ConnectionClosedError``; ``client_state`` read
+    afterwards says ``CLOSED``. The listener runs on the connection thread,
+    with ``client_state`` already ``AUTH_FAILED``, before that thread moves on.
+    """
+
+    def __init__(self, client: KazooClient) -> None:
+        self._client = client
+        self.rejected = False
+
+    def __call__(self, state: KazooState) -> None:
+        if self._client.client_state == KeeperState.AUTH_FAILED:
+            self.rejected = True
 
 
 def _unconfirmed_message(options: ZkOptions, error: Optional[BaseException]) -> str:
