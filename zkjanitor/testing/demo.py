@@ -82,8 +82,8 @@ def demo(sessions: int, keep: bool = False) -> None:
 
         _say("what is in the store? (read-only)")
         _run(["scan"], env)
-        _say("which znodes can Livy not even load?")
-        _run(["scan", "--show", "corrupt"], env)
+        _say("which znodes can Livy not even load? (the interactive ones; --type all lists every one)")
+        _run(["scan", "--show", "corrupt", "--type", "interactive"], env)
         _say("what would a nightly prune delete? (dry run: changes nothing)")
         _run(["prune", "--older-than", "1d", "--limit", "5"], env)
         _say("delete them, with a backup, as cron would")
@@ -93,7 +93,7 @@ def demo(sessions: int, keep: bool = False) -> None:
         _run(["scan"], env)
         _say("the CI gate")
         _run(["check", "--max-stale", "0", "--max-sessions", "5000"], env)
-        _say("undo the prune from its backup (dry run first, then --apply)")
+        _say("how the prune would be undone from its backup (a dry run; --apply restores)")
         _run(["restore", str(backup)], env)
         if keep:
             _wait_for_ctrl_c(server, standby, active, backup)
