@@ -13,6 +13,8 @@ from typing import Iterator
 import pytest
 from kazoo.client import KazooClient
 
+from tests.zk_helpers import remove_test_tree
+from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZooKeeperServer
 
 OLD_SERVER_OFFSET_DAYS = 10
@@ -64,10 +66,16 @@ def prefix() -> str:
 
 
 @pytest.fixture
+def parent(zk_client: KazooClient, prefix: str) -> Iterator[str]:
+    """A session parent path of this test's store; its tree is removed afterwards."""
+    path = f"/{prefix}/v1/batch"
+    yield path
+    remove_test_tree(zk_client, path)
+
+
+@pytest.fixture
 def yarn_rm():
     """An ACTIVE ResourceManager double that remembers the last 1000 finished apps (Hadoop 3)."""
-    from zkjanitor.testing.yarn_double import YarnDouble
-
     with YarnDouble(max_completed_apps=1000) as rm:
         yield rm
 
@@ -75,8 +83,6 @@ def yarn_rm():
 @pytest.fixture
 def yarn_standby(yarn_rm):
     """A STANDBY ResourceManager double that redirects to ``yarn_rm``."""
-    from zkjanitor.testing.yarn_double import YarnDouble
-
     with YarnDouble(ha_state="STANDBY") as standby:
         standby.set_active(yarn_rm)
         yield standby

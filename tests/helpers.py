@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Mapping, Optional, Sequence
 
 from click.testing import CliRunner, Result
 
 from zkjanitor.cli import cli
+from zkjanitor.testing.seeder import build_scenario
+from zkjanitor.testing.seeder import seed as seed_znodes  # seed_scenario has a `seed` argument (the RNG seed)
 from zkjanitor.testing.zkserver import free_port
 
 # Variables that would leak the developer's own setup into a test run.
@@ -40,3 +43,15 @@ def seeded_expectations(scenario, znodes) -> dict:
     """The scenario's expected (verdict, reason) for the session znodes actually seeded."""
     keys = {(z.type, int(z.name)) for z in znodes if z.name.isdigit()}
     return {key: value for key, value in scenario.expected.items() if key in keys}
+
+
+def seed_scenario(client, prefix: str, rm, sessions: int, *, seed: int, recent: bool = False):
+    """Build an incident scenario, seed its old znodes (and its recent ones if asked), give its apps to ``rm``.
+
+    On ``old_zk_client`` the old znodes look 10 days old; returns the Scenario.
+    """
+    scenario = build_scenario(sessions, seed=seed, now_ms=int(time.time() * 1000))
+    znodes = scenario.old_znodes + scenario.recent_znodes if recent else scenario.old_znodes
+    seed_znodes(client, prefix, znodes, counters=scenario.counters)
+    rm.add_apps(scenario.apps)
+    return scenario

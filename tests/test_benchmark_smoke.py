@@ -12,14 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.helpers import run_cli
-from zkjanitor.testing.seeder import build_scenario, seed
+from tests.helpers import run_cli, seed_scenario
 from zkjanitor.testing.zkserver import ZKCLI
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
@@ -117,9 +115,7 @@ def test_a_scan_asks_yarn_the_same_few_questions_for_100_or_5000_sessions(zk_cli
     requests = {}
     for sessions in (100, 5000):
         store = f"{prefix}-{sessions}"
-        scenario = build_scenario(sessions, seed=11, now_ms=int(time.time() * 1000))
-        seed(zk_client, store, scenario.old_znodes + scenario.recent_znodes, counters=scenario.counters)
-        yarn_rm.add_apps(scenario.apps)
+        seed_scenario(zk_client, store, yarn_rm, sessions, seed=11, recent=True)
         yarn_rm.reset_requests()
 
         result = run_cli(["scan", "--zk", zk_server.connect_string, "--prefix", store,

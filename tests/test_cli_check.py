@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.helpers import closed_port, run_cli, seeded_expectations
-from zkjanitor.testing.seeder import build_scenario, seed
+from tests.helpers import closed_port, run_cli, seed_scenario, seeded_expectations
 
 
 @pytest.fixture
 def store(old_zk_client, prefix, yarn_rm):
-    scenario = build_scenario(300, seed=11, now_ms=int(time.time() * 1000))
-    seed(old_zk_client, prefix, scenario.old_znodes, counters=scenario.counters)
-    yarn_rm.add_apps(scenario.apps)
+    scenario = seed_scenario(old_zk_client, prefix, yarn_rm, 300, seed=11)
     expected = seeded_expectations(scenario, scenario.old_znodes)
     stale = sum(1 for verdict, _ in expected.values() if verdict == "stale")
     old_sessions = len(expected)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import OLD_SERVER_OFFSET_DAYS
-from tests.helpers import closed_port, run_cli, seeded_expectations
+from tests.helpers import closed_port, run_cli, seed_scenario, seeded_expectations
 from zkjanitor.model import REASONS, SessionType, Verdict
 from zkjanitor.testing.seeder import SeedZnode, app_tag_for, build_scenario, encode_record, livy_record, seed
 
@@ -16,10 +16,7 @@ from zkjanitor.testing.seeder import SeedZnode, app_tag_for, build_scenario, enc
 @pytest.fixture
 def incident(old_zk_client, prefix, yarn_rm):
     """A scenario seeded 10 days in the past, its apps in YARN."""
-    scenario = build_scenario(2000, seed=3, now_ms=int(time.time() * 1000))
-    seed(old_zk_client, prefix, scenario.old_znodes, counters=scenario.counters)
-    yarn_rm.add_apps(scenario.apps)
-    return scenario
+    return seed_scenario(old_zk_client, prefix, yarn_rm, 2000, seed=3)
 
 
 def scan_json(server, prefix, *extra, yarn=None, env=None):

@@ -19,8 +19,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from tests.helpers import seed_scenario
 from zkjanitor import __version__
-from zkjanitor.testing.seeder import build_scenario, seed
 
 RUN_TIMEOUT = 60
 COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7])(?:;\d+)*m")
@@ -30,9 +30,7 @@ COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7])(?:;\d+)*m")
 @pytest.fixture
 def env(zk_server, zk_client, prefix, yarn_rm) -> Dict[str, str]:
     """A small store (sessions of every verdict) and the environment that points zkjanitor at it."""
-    scenario = build_scenario(40, seed=5, now_ms=int(time.time() * 1000))
-    seed(zk_client, prefix, scenario.old_znodes + scenario.recent_znodes, counters=scenario.counters)
-    yarn_rm.add_apps(scenario.apps)
+    seed_scenario(zk_client, prefix, yarn_rm, 40, seed=5, recent=True)
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("ZKJANITOR_") and k not in ("NO_COLOR", "FORCE_COLOR", "TZ")}
     return {**clean, "ZKJANITOR_ZK": zk_server.connect_string, "ZKJANITOR_PREFIX": prefix,

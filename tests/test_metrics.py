@@ -9,9 +9,8 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import closed_port, run_cli
+from tests.helpers import closed_port, run_cli, seed_scenario
 from zkjanitor.metrics import MetricSet, write_atomically
-from zkjanitor.testing.seeder import build_scenario, seed
 
 
 def samples(path):
@@ -21,10 +20,7 @@ def samples(path):
 
 @pytest.fixture
 def seeded(old_zk_client, prefix, yarn_rm):
-    scenario = build_scenario(200, seed=2, now_ms=int(time.time() * 1000))
-    seed(old_zk_client, prefix, scenario.old_znodes, counters=scenario.counters)
-    yarn_rm.add_apps(scenario.apps)
-    return scenario
+    return seed_scenario(old_zk_client, prefix, yarn_rm, 200, seed=2)
 
 
 def test_scan_metrics_parse_and_match_the_json_summary(seeded, old_zk_server, prefix, yarn_rm, tmp_path):

@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Iterator
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionClosedError, NoAuthError, NoNodeError
 from kazoo.security import make_digest_acl
 
-from tests.zk_helpers import create_children, create_livy_children, remove_test_tree
+from tests.zk_helpers import OpcodeUnknownToServer, create_children, create_livy_children
 from zkjanitor.testing.zkserver import ZooKeeperServer
 from zkjanitor.zk import multiread
 from zkjanitor.zk.multiread import multiread_async, server_supports_multiread
 
 TIMEOUT = 30
-
-
-@pytest.fixture
-def parent(zk_client: KazooClient, prefix: str) -> Iterator[str]:
-    path = f"/{prefix}/v1/batch"
-    yield path
-    remove_test_tree(zk_client, path)
-
-
-class OpcodeUnknownToServer(multiread.MultiRead):
-    """A MultiRead with an opcode ZooKeeper 3.8 does not know.
-
-    3.8 answers it exactly as 3.4/3.5 answer multiRead (UnimplementedError,
-    then it closes the connection), so the old-server path runs against the
-    real server.
-    """
-
-    type = 9999
-    __slots__ = ()
 
 
 def test_reads_match_plain_get_byte_for_byte(zk_client, parent):

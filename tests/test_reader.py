@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Iterator, List
+from typing import List
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.security import make_digest_acl
 
-from tests.zk_helpers import create_children, create_livy_children, remove_test_tree
+from tests.zk_helpers import OpcodeUnknownToServer, create_children, create_livy_children
 from zkjanitor.model import Znode
 from zkjanitor.zk import multiread
 from zkjanitor.zk.reader import ReadMethod, read_children
 
 BOTH_METHODS = [ReadMethod.MULTIREAD.value, ReadMethod.PIPELINED.value]
-
-
-@pytest.fixture
-def parent(zk_client: KazooClient, prefix: str) -> Iterator[str]:
-    path = f"/{prefix}/v1/batch"
-    yield path
-    remove_test_tree(zk_client, path)
-
-
-class OpcodeUnknownToServer(multiread.MultiRead):
-    """ZooKeeper 3.8 refuses this opcode as 3.4/3.5 refuse multiRead."""
-
-    type = 9999
-    __slots__ = ()
 
 
 def expected_znodes(client: KazooClient, parent: str, names: List[str]) -> List[Znode]:

@@ -35,9 +35,9 @@ def statuses(lookups):
 
 
 @pytest.fixture
-def rm():
-    with YarnDouble(max_completed_apps=1000) as double:
-        yield double
+def rm(yarn_rm):
+    """The shared ACTIVE ResourceManager double (see conftest), under a short name."""
+    return yarn_rm
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Dict, List, Sequence, Tuple
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
+from zkjanitor.zk import multiread
+
 # 500 creates of ~300 B (or 500 deletes) stay far below the server's 1 MB request limit.
 _OPS_PER_TRANSACTION = 500
 
@@ -66,3 +68,15 @@ def remove_test_tree(client: KazooClient, parent: str) -> None:
         commit.get(timeout=60)
     top = "/" + parent.strip("/").split("/")[0]
     client.delete(top, recursive=True)
+
+
+class OpcodeUnknownToServer(multiread.MultiRead):
+    """A MultiRead with an opcode ZooKeeper 3.8 does not know.
+
+    3.8 answers it exactly as 3.4/3.5 answer multiRead (UnimplementedError,
+    then it closes the connection), so the old-server path runs against the
+    real server.
+    """
+
+    type = 9999
+    __slots__ = ()
