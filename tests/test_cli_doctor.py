@@ -72,3 +72,12 @@ def test_scan_warns_about_livy_conf_settings(tmp_path, zk_server, zk_client, pre
     assert result.exit_code == 0, result.stderr
     assert "livy.conf: livy.server.session.timeout = 24d" in result.stderr
     assert any("livy.server.session.timeout" in w for w in json.loads(result.stdout)["warnings"])
+
+
+def test_prune_warns_about_livy_conf_settings_like_scan(tmp_path, zk_server, zk_client, prefix, yarn_rm):
+    seed(zk_client, prefix, build_scenario(20, seed=1, now_ms=int(time.time() * 1000)).old_znodes)
+    conf = _conf_for(tmp_path, "incident-40k.conf", zk_server)
+    result = run_cli(["prune", "--older-than", "1d", "--livy-conf", str(conf), "--prefix", prefix,
+                      "--yarn", yarn_rm.url, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert "livy.conf: livy.server.session.timeout = 24d" in result.stderr

@@ -9,12 +9,12 @@ from rich.table import Table
 
 from zkjanitor.check import Limits, evaluate
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options, warn
-from zkjanitor.cli.scan import livy_conf_warnings, run_scan
+from zkjanitor.cli.scan import run_scan, scan_warnings
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.render import json as json_render
 from zkjanitor.render.table import summary_table
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, store_warnings, summarize
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, summarize
 from zkjanitor.units import format_size, parse_size
 from zkjanitor.zk.client import connected
 
@@ -73,8 +73,7 @@ def check(
     summary = summarize(result.reports, settings.types)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
-    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls),
-                              children_warn_bytes=warn_children_bytes) + livy_conf_warnings(settings)
+    warnings = scan_warnings(settings, result, warn_children_bytes)
     for message in warnings:
         warn(message)
     if result.source_error and limits.needs_source:

@@ -22,7 +22,7 @@ from zkjanitor.cli.common import (
     store_options,
     warn,
 )
-from zkjanitor.cli.scan import run_scan
+from zkjanitor.cli.scan import run_scan, scan_warnings
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError, SourceUnavailable
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
 from zkjanitor.model import Verdict
@@ -30,7 +30,7 @@ from zkjanitor.prune import Outcome, PruneOutcome, PruneResult, apply_prune, pla
 from zkjanitor.render import iso_utc
 from zkjanitor.render import json as json_render
 from zkjanitor.render.table import plain, sessions_table
-from zkjanitor.scan import ScanResult, store_warnings, summarize
+from zkjanitor.scan import ScanResult, summarize
 from zkjanitor.units import format_duration
 from zkjanitor.zk.client import connected
 from zkjanitor.zk.lock import default_identifier, prune_lock
@@ -99,7 +99,7 @@ def prune(
         )
         with lock:
             scan_result = run_scan(settings, client)
-            for message in store_warnings(scan_result, source_configured=True):
+            for message in scan_warnings(settings, scan_result):
                 warn(message)
             if scan_result.source_error:
                 raise SourceUnavailable(f"{scan_result.source_error}; nothing was deleted")

@@ -25,7 +25,7 @@ from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
 from zkjanitor.render import json as json_render
 from zkjanitor.render.table import render_scan
-from zkjanitor.scan import ScanResult, classify_inventory, store_warnings, summarize
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, classify_inventory, store_warnings, summarize
 from zkjanitor.zk.client import connected
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
@@ -33,15 +33,19 @@ SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
 log = logging.getLogger(__name__)
 
 
-def livy_conf_warnings(settings: Settings) -> List[str]:
-    """One line per livy.conf setting that needs attention (details: zkjanitor doctor)."""
-    if settings.livy_conf is None:
-        return []
-    return [
-        f"livy.conf: {f.setting} = {'(not set)' if f.value is None else f.value}: {f.problem} Fix: {f.recommendation}"
-        for f in review_livy_conf(settings.livy_conf)
-        if f.severity in PROBLEM_SEVERITIES
-    ]
+def scan_warnings(settings: Settings, result: ScanResult,
+                  children_warn_bytes: int = CHILDREN_REPLY_WARN_BYTES) -> List[str]:
+    """What the operator should know: the store's state, then livy.conf settings that need attention."""
+    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls),
+                              children_warn_bytes=children_warn_bytes)
+    if settings.livy_conf is not None:
+        warnings += [
+            f"livy.conf: {f.setting} = {'(not set)' if f.value is None else f.value}: {f.problem} "
+            f"Fix: {f.recommendation}"
+            for f in review_livy_conf(settings.livy_conf)
+            if f.severity in PROBLEM_SEVERITIES
+        ]
+    return warnings
 
 
 def run_scan(settings: Settings, client) -> ScanResult:
@@ -94,7 +98,7 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     summary = summarize(result.reports, settings.types)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
-    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls)) + livy_conf_warnings(settings)
+    warnings = scan_warnings(settings, result)
     wanted = shown_verdicts(show, settings.output_format)
     shown = sorted((r for r in result.reports if r.verdict in wanted),
                    key=lambda r: (r.session.type.value, r.session.id))
