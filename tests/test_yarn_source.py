@@ -169,6 +169,37 @@ def test_request_count_is_constant_whatever_the_number_of_queries(rm):
     assert listing.query == {"applicationTypes": "SPARK", "deSelects": "resourceRequests"}
 
 
+def wait_for_requests(rm, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rm.request_count < count:
+        assert time.monotonic() < deadline, f"the RM saw {rm.request_count} of {count} requests"
+        time.sleep(0.01)
+
+
+def test_prefetch_lists_the_apps_before_lookup_many_asks_and_lookup_many_reuses_it(rm, apps):
+    running, finished = apps
+    with source(rm.url) as yarn:
+        yarn.prefetch()
+        yarn.prefetch()  # a second call starts nothing more
+        wait_for_requests(rm, 2)
+        answers = yarn.lookup_many([AppQuery(running, "x"), AppQuery(finished, "y"), AppQuery(None, "nope")])
+        assert statuses(answers) == [FOUND, FOUND, NOT_FOUND]
+        assert (yarn.requests_made, rm.request_count) == (2, 2)
+        rm.finish_app(running, finished_time=9_000)
+        # The prefetched listing serves one lookup_many: the next one asks the RM again.
+        assert yarn.lookup_many([AppQuery(running, "x")])[0].record.state == "FINISHED"
+
+
+def test_a_failed_prefetch_surfaces_from_lookup_many_only_when_yarn_is_needed():
+    with source(closed_url()) as yarn:
+        yarn.prefetch()
+        assert yarn.lookup_many([AppQuery(K8S_APP_ID, "t")]) == [Lookup(UNKNOWN, detail="not-a-yarn-app")]
+    with source(closed_url()) as yarn:
+        yarn.prefetch()
+        with pytest.raises(SourceUnavailable, match="no active YARN ResourceManager"):
+            yarn.lookup_many([AppQuery("application_1_0001", "t")])
+
+
 def test_lookup_many_of_nothing_asks_nothing(rm):
     with source(rm.url) as yarn:
         assert yarn.lookup_many([]) == []

@@ -44,6 +44,14 @@ class AppStateSource(ABC):
         """One answer per query, in order; sources override this with a bulk query."""
         return [self.lookup(query) for query in queries]
 
+    def prefetch(self) -> None:
+        """Start fetching, in the background, what the next ``lookup_many`` needs; never raises.
+
+        Callers call it before their own slow work (reading ZooKeeper), so the
+        two overlap; a failure surfaces from ``lookup_many``, and only if that
+        call needs the source. The default fetches nothing ahead.
+        """
+
     def close(self) -> None:
         """Release connections; the default holds none."""
 

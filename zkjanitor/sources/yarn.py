@@ -21,7 +21,9 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
+from concurrent.futures import Future
 from typing import (
     Any,
     Dict,
@@ -319,6 +321,7 @@ class YarnSource(AppStateSource):
         self._session.headers["Accept"] = "application/json"
         self._auth_params = {"user.name": auth.user or ""} if auth.kind == "simple" else {}
         self._active: Optional[str] = None
+        self._prefetched: Optional["Future[_AppIndex]"] = None
 
     # ------------------------------------------------------------------ the AppStateSource API
 
@@ -334,18 +337,36 @@ class YarnSource(AppStateSource):
         return _AppIndex(records).lookup(query)
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """All answers from one listing of the RM's SPARK apps: a constant number of requests."""
+        """All answers from one listing of the RM's SPARK apps: a constant number of requests.
+
+        Uses the listing :meth:`prefetch` started, if any (once: a later call lists again).
+        """
+        prefetched, self._prefetched = self._prefetched, None
         answers = [_answer_without_yarn(query) for query in queries]
         if all(answer is not None for answer in answers):
             return [answer for answer in answers if answer is not None]
-        index = _AppIndex(
-            self._list_apps({"applicationTypes": SPARK_APP_TYPE, "deSelects": "resourceRequests"})
-        )
-        log.info("YARN remembers %d SPARK applications", len(index.by_id))
+        index = prefetched.result() if prefetched is not None else self._index_spark_apps()
         return [
             answer if answer is not None else index.lookup(query)
             for answer, query in zip(answers, queries)
         ]
+
+    def prefetch(self) -> None:
+        """List the RM's SPARK apps in a background thread, for the next :meth:`lookup_many`."""
+        if self._prefetched is not None:
+            return
+        future: "Future[_AppIndex]" = Future()
+        future.set_running_or_notify_cancel()
+
+        def fetch() -> None:
+            try:
+                future.set_result(self._index_spark_apps())
+            except BaseException as exc:  # handed to lookup_many, which raises it
+                future.set_exception(exc)
+
+        # A daemon thread: a hung RM never keeps an interrupted run alive (requests are bounded anyway).
+        threading.Thread(target=fetch, name="zkjanitor-yarn-prefetch", daemon=True).start()
+        self._prefetched = future
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -375,6 +396,14 @@ class YarnSource(AppStateSource):
         except (ValueError, _Malformed) as exc:
             raise self._malformed(base, APPS_PATH + "/<id>", exc) from None
         return Lookup(LookupStatus.FOUND, record)
+
+    def _index_spark_apps(self) -> _AppIndex:
+        """Every SPARK app the RM remembers, indexed: the bulk query's one listing."""
+        index = _AppIndex(
+            self._list_apps({"applicationTypes": SPARK_APP_TYPE, "deSelects": "resourceRequests"})
+        )
+        log.info("YARN remembers %d SPARK applications", len(index.by_id))
+        return index
 
     def _list_apps(self, params: Mapping[str, str]) -> List[AppRecord]:
         base, response = self._get_from_active(APPS_PATH, params)
