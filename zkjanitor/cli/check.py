@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import click
-from rich.table import Table
 
 from zkjanitor.check import Limits, evaluate
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options, warn
@@ -13,7 +12,6 @@ from zkjanitor.cli.scan import run_scan, scan_warnings
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import summary_table
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, summarize
 from zkjanitor.units import format_size, parse_size
 from zkjanitor.zk.client import connected
@@ -92,6 +90,10 @@ def check(
         }
         click.echo(json_render.dumps(document))
     else:
+        from rich.table import Table  # only for tables
+
+        from zkjanitor.render.table import summary_table
+
         console = stdout_console()
         console.print(summary_table(summary))
         table = Table("limit", "value", "threshold", "result", show_edge=False)

@@ -15,12 +15,9 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zkjanitor.classify import Policy
 from zkjanitor.errors import ConfigError, ZkJanitorError
@@ -31,6 +28,9 @@ from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
 from zkjanitor.zk.auth import ZK_PASSWORD_ENV, ZkAuthArgs, resolve_zk_auth, zk_auth_warnings
 from zkjanitor.zk.client import DEFAULT_SASL_SERVICE, SASL_MECHANISMS, ZkOptions, validate_connect_string
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_ZK = "127.0.0.1:2181"
 EXIT_INTERNAL = 70
@@ -245,8 +245,13 @@ def configure_logging(verbosity: int) -> None:
     _QUIET = verbosity < 0
 
 
-def stderr_console() -> Console:
+# rich is imported where it is used: JSON output and unattended runs never need it.
+
+
+def stderr_console() -> "Console":
     """Progress, warnings and logs go here, never to stdout."""
+    from rich.console import Console
+
     return Console(stderr=True, no_color=_no_color(), highlight=False)
 
 
@@ -254,8 +259,10 @@ def stderr_console() -> Console:
 UNATTENDED_WIDTH = 200
 
 
-def stdout_console() -> Console:
+def stdout_console() -> "Console":
     """Tables for people: the terminal's width, or a wide page when piped or logged."""
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() else UNATTENDED_WIDTH
     return Console(no_color=_no_color(), highlight=False, soft_wrap=False, width=width)
 
@@ -271,6 +278,8 @@ def warn(message: str) -> None:
     """A warning on stderr, unless --quiet; one line however long (grep-able in cron logs)."""
     if _QUIET:
         return
+    from rich.markup import escape
+
     stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}", markup=True, highlight=False,
                            soft_wrap=True)
 
@@ -281,10 +290,12 @@ def progress_bar(label: str) -> Iterator[Optional[Callable[[int, int], None]]]:
 
     None when stderr is not a terminal, so cron logs and pipes stay clean.
     """
-    console = stderr_console()
-    if not console.is_terminal:
+    if not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = stderr_console()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(label, total=None)

@@ -29,7 +29,6 @@ from zkjanitor.model import Verdict
 from zkjanitor.prune import Outcome, PruneOutcome, PruneResult, apply_prune, plan_prune, select_for_prune
 from zkjanitor.render import iso_utc
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import plain, sessions_table
 from zkjanitor.scan import ScanResult, summarize
 from zkjanitor.units import format_duration
 from zkjanitor.zk.client import connected
@@ -179,6 +178,8 @@ def _outcome_line(outcome: PruneOutcome) -> str:
 
 def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
                   backup_path: Optional[Path], utc: bool) -> None:
+    from zkjanitor.render.table import plain, sessions_table  # rich: only for tables
+
     console = stdout_console()
     actions = {id(o.report): o.action for o in result.outcomes}
     reports = [o.report for o in result.outcomes]

@@ -24,7 +24,6 @@ from zkjanitor.inventory import read_inventory
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import render_scan
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, classify_inventory, store_warnings, summarize
 from zkjanitor.zk.client import connected
 
@@ -49,16 +48,21 @@ def scan_warnings(settings: Settings, result: ScanResult,
 
 
 def run_scan(settings: Settings, client) -> ScanResult:
-    """Read the store (with a progress bar on a terminal) and classify every session; -v logs both steps."""
-    started = time.monotonic()
-    with progress_bar("reading session znodes") as progress:
-        inventory = read_inventory(client, settings.prefix, settings.types, read_method=settings.read_method,
-                                   progress=progress)
-    log.info("read %d session znodes under /%s (%s) in %.1fs", len(inventory.sessions), settings.prefix,
-             inventory.read_method, time.monotonic() - started)
+    """Read the store (with a progress bar on a terminal) and classify every session; -v logs both steps.
+
+    YARN is asked while ZooKeeper is read, so the slower of the two sets the pace.
+    """
     source = settings.app_source()
-    started = time.monotonic()
     try:
+        if source is not None:
+            source.prefetch()
+        started = time.monotonic()
+        with progress_bar("reading session znodes") as progress:
+            inventory = read_inventory(client, settings.prefix, settings.types, read_method=settings.read_method,
+                                       progress=progress)
+        log.info("read %d session znodes under /%s (%s) in %.1fs", len(inventory.sessions), settings.prefix,
+                 inventory.read_method, time.monotonic() - started)
+        started = time.monotonic()
         result = classify_inventory(inventory, source, policy=settings.policy)
     finally:
         if source is not None:
@@ -109,6 +113,8 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
                                          warnings=warnings)
         json_render.print_document(document)
     else:
+        from zkjanitor.render.table import render_scan  # rich: only for tables
+
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
                     show_requested=bool(show), utc=utc)
     return EXIT_UNREACHABLE if result.source_error else EXIT_OK
