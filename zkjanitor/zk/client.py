@@ -24,6 +24,7 @@ from kazoo.protocol.states import KazooState, KeeperState
 
 from zkjanitor.errors import ConfigError, ZooKeeperUnavailable
 from zkjanitor.redact import REDACTED, redact_secrets
+from zkjanitor.zk.handler import PollingHandler
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
 _SSL_SOURCE_LOCATION = re.compile(r"\s*\(_ssl\.c:\d+\)")
@@ -181,6 +182,7 @@ def connect(options: ZkOptions) -> KazooClient:
         "command_retry": dict(retry),
         "auth_data": list(options.auth_data) or None,
         "logger": log,
+        "handler": PollingHandler(),  # kazoo's, with a select that is one system call (zk/handler.py)
     }
     if options.sasl:
         kwargs["sasl_options"] = options.sasl.kazoo_options()
