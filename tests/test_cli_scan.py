@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import OLD_SERVER_OFFSET_DAYS
 from tests.helpers import closed_port, run_cli, seed_scenario, seeded_expectations
+from zkjanitor.inventory import read_inventory
 from zkjanitor.model import REASONS, SessionType, Verdict
 from zkjanitor.testing.seeder import SeedZnode, app_tag_for, build_scenario, encode_record, livy_record, seed
 
@@ -211,3 +212,24 @@ def test_a_long_warning_stays_on_one_line(incident, old_zk_server, prefix):
     result = scan_json(old_zk_server, prefix)  # no --yarn: one long warning
     warnings = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(warnings) == 1 and warnings[0].startswith("warning:") and "--yarn" in warnings[0]
+
+
+def test_sessions_are_listed_batch_first_then_by_id(incident, old_zk_server, prefix, yarn_rm):
+    result = scan_json(old_zk_server, prefix, yarn=[yarn_rm.url])
+    assert result.exit_code == 0, result.stderr
+    listed = [(s["type"], s["id"]) for s in json.loads(result.stdout)["sessions"]]
+    assert {t for t, _ in listed} == {"batch", "interactive"}
+    assert listed == sorted(listed)
+
+
+def test_the_library_reads_batch_first_then_by_numeric_id_whatever_order_it_is_given(zk_client, prefix):
+    def znode(session_type: SessionType, session_id: int) -> SeedZnode:
+        record = livy_record(session_type, session_id, livy_version="0.9", app_tag=f"livy-{session_id}-abcdefgh")
+        return SeedZnode(session_type, str(session_id), encode_record(record))
+
+    znodes = [znode(t, i) for t in (SessionType.INTERACTIVE, SessionType.BATCH) for i in (100, 2, 10)]
+    seed(zk_client, prefix, znodes)
+    inventory = read_inventory(zk_client, prefix, [SessionType.INTERACTIVE, SessionType.BATCH])
+    assert [(s.type.value, s.id) for s in inventory.sessions] == [
+        ("batch", 2), ("batch", 10), ("batch", 100), ("interactive", 2), ("interactive", 10), ("interactive", 100)
+    ]

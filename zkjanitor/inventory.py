@@ -33,7 +33,7 @@ class ParentInfo(NamedTuple):
 
 
 class Inventory(NamedTuple):
-    """Everything read from the store in one pass."""
+    """Everything read from the store in one pass; ``sessions`` in (type, id) order."""
 
     prefix: str
     sessions: List[Session]
@@ -66,8 +66,10 @@ def read_inventory(
 ) -> Inventory:
     """List and read every session znode of the given types.
 
-    Raises :class:`StoreNotFound` when ``/<prefix>`` does not exist at all.
-    ``progress(done, total)`` is called as session znodes are read.
+    Sessions come in the order every listing shows them: batch before
+    interactive, each by id. Raises :class:`StoreNotFound` when ``/<prefix>``
+    does not exist at all. ``progress(done, total)`` is called as session
+    znodes are read.
     """
     root = store_root(prefix)
     if client.exists(root) is None:
@@ -78,7 +80,7 @@ def read_inventory(
         )
     parents: Dict[SessionType, ParentInfo] = {}
     to_read: List[Tuple[SessionType, str, List[str]]] = []
-    for session_type in types:
+    for session_type in sorted(types, key=lambda t: t.value):
         path = parent_path(prefix, session_type)
         try:
             names = client.get_children(path)
@@ -90,8 +92,7 @@ def read_inventory(
                 f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
             ) from None
         ids = [session_id_from_name(name) for name in names]
-        # In id order (canonical decimals): the reports come out as every listing shows them.
-        session_names = sorted((name for name, i in zip(names, ids) if i is not None), key=int)
+        session_names = [name for _, name in sorted((i, name) for name, i in zip(names, ids) if i is not None)]
         others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
         parents[session_type] = ParentInfo(
             session_type,

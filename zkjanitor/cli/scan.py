@@ -104,8 +104,7 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
         add_store_metrics(metrics, result, summary)
     warnings = scan_warnings(settings, result)
     wanted = shown_verdicts(show, settings.output_format)
-    shown = sorted((r for r in result.reports if r.verdict in wanted),
-                   key=lambda r: (r.session.type.value, r.session.id))
+    shown = [r for r in result.reports if r.verdict in wanted]  # in (type, id) order, as read
     for message in warnings:
         warn(message)
     if settings.output_format == "json":
