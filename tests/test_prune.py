@@ -15,6 +15,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.session_znodes import create_sessions, existing_ids, read_report, type_dir
+from tests.zk_helpers import OpcodeUnknownToServer
 from zkjanitor import prune
 from zkjanitor.backup import BackupWriter, read_backup
 from zkjanitor.errors import ConfigError
@@ -22,6 +23,7 @@ from zkjanitor.model import Session, SessionReport, SessionType, Verdict
 from zkjanitor.prune import Outcome, apply_prune, plan_prune, select_for_prune
 from zkjanitor.restore import RestoreAction, restore_backup
 from zkjanitor.testing.zkserver import ZooKeeperServer
+from zkjanitor.zk import multiread
 from zkjanitor.zk.batch import MAX_TRANSACTION_BYTES, delete_op_bytes
 
 DAY = 86400.0
@@ -264,6 +266,123 @@ def test_each_batch_records_its_outcomes_once_zookeeper_has_answered(zk_client, 
     ]
 
 
+class _EventLog(BackupWriter):
+    """Logs each backup write and outcome record with how many znodes of the batches are left."""
+
+    def __init__(self, path: Path, client: KazooClient, batches: List[List[str]]) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix="livy")
+        self.client = client
+        self.batches = batches
+        self.events: List[tuple] = []
+
+    def _number(self, path: str) -> int:
+        return next(number for number, batch in enumerate(self.batches) if path in batch)
+
+    def _left(self, number: int) -> int:
+        batch = self.batches[number] if number < len(self.batches) else []
+        return sum(self.client.exists(path) is not None for path in batch)
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        super().write(reports)
+        number = self._number(reports[0].session.path)
+        on_disk = set(self.batches[number]) <= set(_backed_up_paths(self.path))
+        self.events.append(("backed up", number, on_disk, self._left(number)))
+
+    def record_outcomes(self, outcomes: Sequence[tuple]) -> None:
+        number = self._number(outcomes[0][0])
+        self.events.append(("recorded", number, self._left(number), self._left(number + 1)))
+        super().record_outcomes(outcomes)
+
+
+@pytest.mark.parametrize(
+    "pause_seconds, expected",
+    [
+        # The next batch is backed up while a batch's deletes are in flight, and its deletes
+        # wait until the batch before is recorded.
+        (0.0, ["b0", "b1", "r0", "b2", "r1", "b3", "r2", "r3"]),
+        (0.01, ["b0", "r0", "b1", "r1", "b2", "r2", "b3", "r3"]),
+    ],
+    ids=["overlapping", "paced"],
+)
+def test_batches_overlap_yet_each_is_backed_up_before_its_deletes_and_recorded_before_the_next_batch_deletes(
+    zk_client, prefix, tmp_path, pause_seconds, expected
+):
+    reports = create_sessions(zk_client, prefix, range(12))
+    batches = [[r.session.path for r in reports[start : start + 3]] for start in range(0, 12, 3)]
+    backup = _EventLog(tmp_path / "b.jsonl", zk_client, batches)
+    with backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=3, pause_seconds=pause_seconds)
+
+    assert result.counts[Outcome.DELETED] == 12 and result.aborted is None
+    assert [f"{kind[0]}{number}" for kind, number, *_ in backup.events] == expected
+    for kind, number, *seen in backup.events:
+        if kind == "backed up":  # on disk, and not one of the batch's znodes deleted yet
+            assert seen == [True, 3], (kind, number)
+        else:  # the batch deleted, the next one untouched
+            assert seen == [0, 3 if number < 3 else 0], (kind, number)
+
+
+class _LivyRecreatesDuringSecondBackup(BackupWriter):
+    """While batch 1 is backed up (batch 0's deletes are in flight), Livy re-creates one of its znodes."""
+
+    def __init__(self, path: Path, client: KazooClient, zombie: str) -> None:
+        super().__init__(path, zookeeper="127.0.0.1:2181", prefix="livy")
+        self.client = client
+        self.zombie = zombie
+        self.writes = 0
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            data = self.client.get(self.zombie)[0]
+            time.sleep(0.01)  # a later ctime for certain
+            self.client.delete(self.zombie)
+            self.client.create(self.zombie, data)  # the same bytes at version 0: only the ctime differs
+        super().write(reports)
+
+
+def test_a_znode_re_created_while_the_batch_before_is_deleted_is_skipped(zk_client, prefix, tmp_path):
+    reports = create_sessions(zk_client, prefix, range(6))
+    zombie = reports[4].session.path
+    backup = _LivyRecreatesDuringSecondBackup(tmp_path / "b.jsonl", zk_client, zombie)
+    with backup:
+        result = apply_prune(zk_client, reports, backup, batch_size=3)
+
+    actions = [o.action for o in result.outcomes]
+    assert actions == [Outcome.DELETED] * 4 + [Outcome.SKIPPED_CHANGED, Outcome.DELETED]
+    stat = zk_client.exists(zombie)
+    assert stat.version == 0 and stat.ctime != reports[4].session.ctime_ms
+    assert existing_ids(zk_client, prefix) == {"state", "4"}
+
+
+def test_without_multiread_the_batches_are_read_again_with_single_gets(
+    zk_server, prefix, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(multiread, "MultiRead", OpcodeUnknownToServer)  # as ZooKeeper < 3.6
+    client = KazooClient(hosts=zk_server.connect_string, timeout=10)
+    client.start(timeout=15)
+    try:
+        reports = create_sessions(client, prefix, range(6))
+        client.set(reports[1].session.path, b'{"id":1,"appId":"application_1_1"}')
+        client.delete(reports[3].session.path)
+        with _backup(tmp_path, prefix) as backup:
+            result = apply_prune(client, reports, backup, batch_size=2)
+        remaining = existing_ids(client, prefix)
+    finally:
+        client.stop()
+        client.close()
+
+    assert [o.action for o in result.outcomes] == [
+        Outcome.DELETED,
+        Outcome.SKIPPED_CHANGED,
+        Outcome.DELETED,
+        Outcome.SKIPPED_GONE,
+        Outcome.DELETED,
+        Outcome.DELETED,
+    ]
+    assert result.aborted is None and remaining == {"state", "1"}
+
+
 def test_a_delete_whose_result_is_unknown_gets_no_outcome_so_restore_keeps_it(
     zk_client, prefix, tmp_path, monkeypatch
 ):
@@ -390,10 +509,16 @@ def test_outcomes_that_cannot_be_recorded_stop_the_deletes(zk_client, prefix, tm
     assert result.aborted.startswith("backup write failed: cannot write backup")
     assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.FAILED] * 4
     assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
-    # the deleted pair has no recorded outcome, so a restore still brings it back
+    # The deleted pair has no recorded outcome, so a restore still brings it back. The next pair
+    # was backed up while the first was being deleted; it was never deleted, and restore never
+    # touches a znode that exists.
     entries = read_backup(tmp_path / "b.jsonl").entries
     assert [(e.path, e.deleted_by_prune) for e in entries] == [
-        (r.session.path, True) for r in reports[:2]
+        (r.session.path, True) for r in reports[:4]
+    ]
+    restored = restore_backup(zk_client, entries, apply=True)
+    assert sorted(o.entry.path for o in restored if o.action == RestoreAction.RESTORED) == [
+        r.session.path for r in reports[:2]
     ]
 
 
@@ -470,7 +595,7 @@ def test_a_prune_killed_after_its_first_batch_left_every_deleted_znode_in_the_ba
     assert all(entries[path].data == report.session.data for path, report in deleted.items())
     assert all(entries[path].deleted_by_prune for path in deleted)
     assert backup.warnings == []
-    recorded = {entry.outcome for entry in backup.entries}
+    recorded = {entries[path].outcome for path in deleted}
     assert recorded == ({None} if kill_point == "before-outcomes" else {"deleted"})
 
     restored = restore_backup(zk_client, backup.entries, apply=True)
@@ -531,7 +656,11 @@ def test_losing_zookeeper_between_batches_stops_and_reports_the_rest_not_attempt
     assert {o.detail for o in result.outcomes[3:]} == {
         "not attempted: connection to ZooKeeper lost"
     }
-    assert _backed_up_paths(tmp_path / "backup.jsonl") == [r.session.path for r in reports[:3]]
+    # The second batch was backed up while the first was being deleted; its outcome says it was not.
+    entries = read_backup(tmp_path / "backup.jsonl").entries
+    assert [(e.path, e.outcome) for e in entries] == [
+        (r.session.path, "deleted" if r in reports[:3] else "failed") for r in reports[:6]
+    ]
 
     own_server.start()
     checker = _client(own_server)
@@ -540,3 +669,63 @@ def test_losing_zookeeper_between_batches_stops_and_reports_the_rest_not_attempt
     finally:
         checker.stop()
         checker.close()
+
+
+class _BackupThatKillsZooKeeper(BackupWriter):
+    """Kills ZooKeeper as the third batch is backed up, with the second batch's deletes in flight."""
+
+    def __init__(self, path: Path, server: ZooKeeperServer) -> None:
+        super().__init__(path, zookeeper=server.connect_string, prefix="livy")
+        self.server = server
+        self.writes = 0
+
+    def write(self, reports: Sequence[SessionReport]) -> None:
+        self.writes += 1
+        if self.writes == 3:
+            self.server.kill()
+        super().write(reports)
+
+
+def test_zookeeper_killed_while_a_batch_is_deleted_and_the_next_backed_up_leaves_a_true_account(
+    own_server, prefix, tmp_path
+):
+    client = _client(own_server)
+    try:
+        reports = create_sessions(client, prefix, range(12))
+        with _BackupThatKillsZooKeeper(tmp_path / "b.jsonl", own_server) as backup:
+            result = apply_prune(client, reports, backup, batch_size=3)
+    finally:
+        client.stop()
+        client.close()
+    own_server.start()
+    checker = _client(own_server)
+    try:
+        gone = {r.session.path for r in reports} - {
+            f"{type_dir(prefix, SessionType.BATCH)}/{name}" for name in existing_ids(checker, prefix)
+        }
+        entries = read_backup(tmp_path / "b.jsonl").entries
+        restored = restore_backup(checker, entries, apply=True)
+    finally:
+        checker.stop()
+        checker.close()
+
+    assert result.aborted.startswith("connection to ZooKeeper lost")
+    first, second, rest = result.outcomes[:3], result.outcomes[3:6], result.outcomes[6:]
+    first_paths = {o.report.session.path for o in first}
+    second_paths = {o.report.session.path for o in second}
+    assert [o.action for o in first] == [Outcome.DELETED] * 3
+    # The multi in flight was applied as a whole or not at all; the account says which, or that
+    # it cannot tell.
+    assert gone in (first_paths, first_paths | second_paths)
+    assert {(o.action, o.result_unknown) for o in second} in (
+        {(Outcome.DELETED, False)},
+        {(Outcome.FAILED, True)},
+    )
+    if second[0].action == Outcome.DELETED:
+        assert second_paths <= gone
+    assert {o.detail for o in rest} == {f"not attempted: {result.aborted}"}
+    # The third batch was backed up as ZooKeeper died: its outcome says it was not deleted.
+    recorded = {entry.path: entry.outcome for entry in entries}
+    assert [recorded[r.session.path] for r in reports[6:9]] == ["failed"] * 3
+    assert not {r.session.path for r in reports[9:]} & set(recorded)
+    assert {o.entry.path for o in restored if o.action == RestoreAction.RESTORED} == gone

@@ -10,14 +10,20 @@ Safety rules (the contract's "Safety rules of prune --apply"):
   so restore re-creates only what this prune deleted, or may have deleted.
 * Every delete is conditional on the znode version that was read, so a session
   Livy touched since the scan is skipped (``skipped-changed``), not deleted.
-  Each batch is read again just before its deletes, so a znode Livy deleted and
-  re-created meanwhile (version 0 again) is skipped too.
+  Each batch is read again after its backup and shortly before its deletes, so
+  a znode Livy deleted and re-created meanwhile (version 0 again) is skipped too.
 * A batch is one multi transaction (at most 1000 ops, well under 1 MB); if it
   fails (a changed or vanished znode rolls back the whole multi) the batch is
   retried once as individual version-checked deletes.
 * On a connection loss or session expiry the run stops. Deletes whose result
   is unknown are checked with ``exists()`` once reconnected; the rest are
   reported ``failed`` with ``not attempted: <reason>``.
+* Batches overlap, with one multi in flight at a time: while a batch's deletes
+  are in flight, the next batch is backed up and its re-read sent (ZooKeeper
+  answers a session's requests in order, so the re-read sees those deletes).
+  Its deletes are sent once the batch before is settled and its outcomes
+  recorded. A run that stops there leaves that next batch in the backup, with
+  ``failed`` outcomes. With ``pause_seconds``, batches do not overlap.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ from typing import Callable, Collection, Dict, List, NamedTuple, Optional, Seque
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, KazooException, NoNodeError
+from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.states import ZnodeStat
 
 from zkjanitor.backup import BackupWriter
 from zkjanitor.errors import ZkJanitorError
-from zkjanitor.model import SessionReport, SessionType, Verdict, Znode
+from zkjanitor.model import SessionReport, SessionType, Verdict
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -46,7 +53,8 @@ from zkjanitor.zk.batch import (
     run_pipelined,
     wait_connected,
 )
-from zkjanitor.zk.reader import read_children
+from zkjanitor.zk.multiread import ReadOutcome, multiread_async
+from zkjanitor.zk.reader import ReadMethod, read_children
 
 Progress = Callable[[int], None]
 
@@ -265,67 +273,50 @@ def _delete_one_by_one(
     return outcomes, reason
 
 
-def _as_now(client: KazooClient, reports: Sequence[SessionReport]) -> Dict[str, Optional[Znode]]:
-    """Each report's znode as ZooKeeper holds it now (None: gone); unreadable ones are left out.
+def _send_reread(client: KazooClient, paths: Sequence[str]) -> Callable[[], List[ReadOutcome]]:
+    """Send a read of ``paths``; the returned function waits for it: each path's outcome, in order.
 
-    Raises kazoo's connection errors (see :func:`read_children`).
+    ZooKeeper answers one session's requests in order, so the read sees every
+    delete sent before it. The function raises kazoo's connection errors.
+    Without multiRead (ZooKeeper < 3.6) the function itself reads, a get per path.
     """
-    names_by_parent: Dict[str, List[str]] = {}
-    for report in reports:
-        parent, _, name = report.session.path.rpartition("/")
-        names_by_parent.setdefault(parent, []).append(name)
-    # Each getData op in a multiRead request carries its full path: keep requests near 256 KB.
-    longest = max(len(((client.chroot or "") + report.session.path).encode("utf-8")) for report in reports)
-    per_request = max(1, min(len(reports), REREAD_REQUEST_BYTES // (longest + 16)))
-    now: Dict[str, Optional[Znode]] = {}
-    for parent, names in names_by_parent.items():
-        result = read_children(client, parent, names, batch_size=per_request)
-        now.update((znode.path, znode) for znode in result.znodes)
-        now.update((path, None) for path in result.gone)
-    return now
+    # Reading no names only tells (probing once per client) whether the server has multiRead.
+    if read_children(client, "/", []).method != ReadMethod.MULTIREAD.value:
+        return partial(_read_one_by_one, client, paths)
+    # Each getData op carries its full path: keep requests near REREAD_REQUEST_BYTES.
+    longest = max(len(((client.chroot or "") + path).encode("utf-8")) for path in paths)
+    per_request = max(1, REREAD_REQUEST_BYTES // (longest + 16))
+    requests = [
+        multiread_async(client, paths[start : start + per_request])
+        for start in range(0, len(paths), per_request)
+    ]
+    return lambda: [
+        outcome for request in requests for outcome in request.get(timeout=REPLY_TIMEOUT_SECONDS)
+    ]
 
 
-def _delete_batch(
-    client: KazooClient, reports: Sequence[SessionReport]
+def _read_one_by_one(client: KazooClient, paths: Sequence[str]) -> List[ReadOutcome]:
+    """Each path's outcome, read with pipelined gets; raises kazoo's connection errors."""
+    replies = run_pipelined(client, [partial(client.get_async, path) for path in paths])
+    lost = connection_errors(client)
+    outcomes: List[ReadOutcome] = []
+    for reply in replies:
+        if isinstance(reply.error, lost):
+            raise reply.error
+        if reply.error is not None:
+            outcomes.append(reply.error)
+        else:
+            data, stat = reply.value
+            outcomes.append((data or b"", stat))
+    return outcomes
+
+
+def _settle_transaction(
+    client: KazooClient, reports: Sequence[SessionReport], sent: IAsyncResult
 ) -> Tuple[List[PruneOutcome], Optional[str]]:
-    """Read the batch again, then delete the znodes still as scanned; outcomes and an abort reason.
-
-    A version-checked delete alone would remove a znode Livy deleted and
-    re-created since the scan (a new znode starts at version 0 again): reading
-    again (one multiRead) skips it, and any znode whose bytes changed.
-    """
+    """Wait for a sent multi of deletes, falling back to single deletes; outcomes and an abort reason."""
     try:
-        now = _as_now(client, reports)
-    except KazooException as error:
-        reason = f"connection to ZooKeeper lost ({error_name(error)})"
-        return [PruneOutcome(r, Outcome.FAILED, f"not attempted: {reason}") for r in reports], reason
-    settled: Dict[int, PruneOutcome] = {}
-    for index, report in enumerate(reports):
-        session = report.session
-        if session.path not in now:
-            continue  # unreadable: the delete will report the server's error
-        znode = now[session.path]
-        if znode is None:
-            settled[index] = PruneOutcome(report, Outcome.SKIPPED_GONE)
-        elif (znode.version, znode.ctime_ms, znode.data) != (session.version, session.ctime_ms, session.data):
-            settled[index] = PruneOutcome(report, Outcome.SKIPPED_CHANGED)
-    remaining = [index for index in range(len(reports)) if index not in settled]
-    aborted = None
-    if remaining:
-        outcomes, aborted = _delete_as_read(client, [reports[index] for index in remaining])
-        settled.update(zip(remaining, outcomes))
-    return [settled[index] for index in range(len(reports))], aborted
-
-
-def _delete_as_read(
-    client: KazooClient, reports: Sequence[SessionReport]
-) -> Tuple[List[PruneOutcome], Optional[str]]:
-    """Delete znodes in a multi, falling back to single deletes; outcomes and an abort reason."""
-    transaction = client.transaction()
-    for report in reports:
-        transaction.delete(report.session.path, version=report.session.version)
-    try:
-        results = transaction.commit_async().get(timeout=REPLY_TIMEOUT_SECONDS)
+        results = sent.get(timeout=REPLY_TIMEOUT_SECONDS)
     except connection_errors(client) as error:
         return _verify_unknown(client, reports, error, atomic=True)
     except KazooException:
@@ -352,6 +343,104 @@ def _record_outcomes(backup: BackupWriter, outcomes: Sequence[PruneOutcome]) -> 
     return None
 
 
+class _Batch:
+    """One batch of selected sessions on its way through backup, re-read, deletes and record."""
+
+    def __init__(self, indexes: List[int], selected: Sequence[SessionReport]) -> None:
+        self.indexes = indexes
+        self.reports = [selected[index] for index in indexes]
+        self.backed_up = False
+        self.reread: Optional[Callable[[], List[ReadOutcome]]] = None
+        self.outcomes: Dict[int, PruneOutcome] = {}
+        """Position in the batch -> outcome, as each becomes known."""
+        self.deleting: List[int] = []
+        """Positions of the znodes whose deletes ``deletes`` carries."""
+        self.deletes: Optional[IAsyncResult] = None
+
+
+class _BatchSteps:
+    """What :func:`apply_prune` does with one batch, step by step; ``aborted`` says why it stopped."""
+
+    def __init__(self, client: KazooClient, backup: BackupWriter, progress: Optional[Progress]) -> None:
+        self.client = client
+        self.backup = backup
+        self.progress = progress
+        self.session_id = client.client_id
+        self.aborted: Optional[str] = None
+
+    def back_up_and_reread(self, batch: _Batch) -> None:
+        """Append the batch to the backup (fsynced), then send its re-read; nothing once stopped."""
+        self.aborted = self.aborted or _connection_problem(self.client, self.session_id)
+        if self.aborted is not None:
+            return
+        try:
+            self.backup.write(batch.reports)
+        except ZkJanitorError as error:
+            self.aborted = f"backup write failed: {error}"
+            return
+        batch.backed_up = True
+        try:
+            batch.reread = _send_reread(self.client, [report.session.path for report in batch.reports])
+        except KazooException as error:
+            self.aborted = f"connection to ZooKeeper lost ({error_name(error)})"
+
+    def send_deletes(self, batch: _Batch) -> None:
+        """Wait for the re-read; send one multi deleting the znodes still as scanned.
+
+        A version-checked delete alone would remove a znode Livy deleted and
+        re-created since the scan (a new znode starts at version 0 again): the
+        re-read skips it, and any znode whose bytes changed.
+        """
+        self.aborted = self.aborted or _connection_problem(self.client, self.session_id)
+        if self.aborted is not None or batch.reread is None:
+            return
+        try:
+            now = batch.reread()
+        except (KazooException, self.client.handler.timeout_exception) as error:
+            self.aborted = f"connection to ZooKeeper lost ({error_name(error)})"
+            return
+        transaction = self.client.transaction()
+        for position, (report, outcome) in enumerate(zip(batch.reports, now)):
+            session = report.session
+            if isinstance(outcome, NoNodeError):
+                batch.outcomes[position] = PruneOutcome(report, Outcome.SKIPPED_GONE)
+                continue
+            if isinstance(outcome, tuple):
+                data, stat = outcome
+                if not (_unchanged(stat, report) and data == session.data):
+                    batch.outcomes[position] = PruneOutcome(report, Outcome.SKIPPED_CHANGED)
+                    continue
+            # As scanned, or unreadable: then the delete reports the server's error.
+            batch.deleting.append(position)
+            transaction.delete(session.path, version=session.version)
+        if batch.deleting:
+            batch.deletes = transaction.commit_async()
+
+    def settle(self, batch: _Batch) -> List[PruneOutcome]:
+        """Wait for the batch's deletes, record its known outcomes in the backup, report progress.
+
+        Znodes not sent for deletion because the run stopped are ``failed``
+        with ``not attempted: <why>``.
+        """
+        if batch.deletes is not None:
+            outcomes, aborted = _settle_transaction(
+                self.client, [batch.reports[position] for position in batch.deleting], batch.deletes
+            )
+            batch.outcomes.update(zip(batch.deleting, outcomes))
+            self.aborted = self.aborted or aborted
+        outcomes = [
+            batch.outcomes.get(position)
+            or PruneOutcome(report, Outcome.FAILED, f"not attempted: {self.aborted}")
+            for position, report in enumerate(batch.reports)
+        ]
+        if batch.backed_up:
+            recording_failed = _record_outcomes(self.backup, outcomes)
+            self.aborted = self.aborted or recording_failed
+        if self.progress is not None:
+            self.progress(len(batch.reports))
+        return outcomes
+
+
 def apply_prune(
     client: KazooClient,
     selected: Sequence[SessionReport],
@@ -365,12 +454,15 @@ def apply_prune(
 
     After each batch, its outcomes are recorded in the backup (see
     :mod:`zkjanitor.backup`); if that write fails the run stops there.
+    While a batch's deletes are in flight, the next batch is backed up and its
+    re-read sent (see the module docstring).
 
     Batches hold at most ``batch_size`` (capped at 1000) znodes and stay well
     under ZooKeeper's 1 MB request limit; ``pause_seconds`` is slept between
-    batches to spare a busy ensemble. ``progress(n)`` is called as sessions
-    are settled; its arguments add up to ``len(selected)``. The caller holds
-    the prune lock and owns ``backup`` (closes it).
+    batches to spare a busy ensemble, and then batches do not overlap.
+    ``progress(n)`` is called as sessions are settled; its arguments add up to
+    ``len(selected)``. The caller holds the prune lock and owns ``backup``
+    (closes it).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -382,37 +474,30 @@ def apply_prune(
         progress(len(refusals))
 
     chroot = client.chroot or ""
-    batches = list(
-        bounded_batches(
+    # Made as they are needed, and let go once settled: a batch's re-read holds every znode's bytes.
+    batches = (
+        _Batch(indexes, selected)
+        for indexes in bounded_batches(
             [index for index in range(len(selected)) if index not in refusals],
             op_bytes=lambda index: delete_op_bytes(selected[index].session.path, chroot),
             max_ops=min(batch_size, MAX_TRANSACTION_OPS),
             max_bytes=MAX_TRANSACTION_BYTES,
         )
     )
-    session_id = client.client_id
-    aborted: Optional[str] = None
-    for number, batch in enumerate(batches):
-        reports = [selected[index] for index in batch]
-        if aborted is None and number > 0 and pause_seconds > 0:
-            time.sleep(pause_seconds)
-        if aborted is None:
-            aborted = _connection_problem(client, session_id)
-        if aborted is None:
-            try:
-                backup.write(reports)
-            except ZkJanitorError as error:
-                aborted = f"backup write failed: {error}"
-        if aborted is None:
-            outcomes, aborted = _delete_batch(client, reports)
-            recording_failed = _record_outcomes(backup, outcomes)
-            aborted = aborted or recording_failed
-        else:
-            outcomes = [
-                PruneOutcome(report, Outcome.FAILED, f"not attempted: {aborted}")
-                for report in reports
-            ]
-        settled.update(zip(batch, outcomes))
-        if progress is not None:
-            progress(len(batch))
-    return PruneResult([settled[index] for index in range(len(selected))], aborted)
+    steps = _BatchSteps(client, backup, progress)
+    overlap = pause_seconds <= 0
+    batch = next(batches, None)
+    if batch is not None:
+        steps.back_up_and_reread(batch)
+    while batch is not None:
+        following = next(batches, None)
+        steps.send_deletes(batch)
+        if following is not None and overlap:
+            steps.back_up_and_reread(following)
+        settled.update(zip(batch.indexes, steps.settle(batch)))
+        if following is not None and not overlap:
+            if steps.aborted is None:
+                time.sleep(pause_seconds)
+            steps.back_up_and_reread(following)
+        batch = following
+    return PruneResult([settled[index] for index in range(len(selected))], steps.aborted)
