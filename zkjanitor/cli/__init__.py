@@ -6,7 +6,6 @@ exit code; a traceback is shown only with ``ZKJANITOR_DEBUG=1``.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from pathlib import Path
@@ -171,12 +170,5 @@ def cli(config: Optional[Path]) -> None:
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    A run builds one large set of long-lived, acyclic objects (every session of
-    the store) and keeps it to the end, which the cyclic garbage collector would
-    traverse again and again: ~10% of a scan. It is off for the short-lived
-    process; reference counting still frees everything that is not a cycle.
-    """
-    gc.disable()
+    """Run the command line (``zkjanitor/__main__.py`` is the process's entry point)."""
     cli(prog_name="zkjanitor")
