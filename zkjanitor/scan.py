@@ -52,14 +52,13 @@ def classify_inventory(
     lookups: List[Optional[Lookup]] = [None] * len(sessions)
     source_error = None
     if source is not None:
-        decodable = [i for i, s in enumerate(sessions) if s.corrupt is None]
+        queries = [AppQuery(s.app_id, s.app_tag) for s in sessions if s.corrupt is None]
         try:
-            answers = source.lookup_many([AppQuery(sessions[i].app_id, sessions[i].app_tag) for i in decodable])
+            answers = iter(source.lookup_many(queries))
         except SourceUnavailable as exc:
             source_error = str(exc)
-            answers = [UNREACHABLE] * len(decodable)
-        for index, answer in zip(decodable, answers):
-            lookups[index] = answer
+            answers = iter([UNREACHABLE] * len(queries))
+        lookups = [None if s.corrupt is not None else next(answers) for s in sessions]
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     reports: List[SessionReport] = []
@@ -145,11 +144,6 @@ def store_warnings(
 
 
 def _ids_at_or_above_counter(result: ScanResult) -> int:
-    parents = result.inventory.parents
-    return sum(
-        1
-        for report in result.reports
-        if report.session.type in parents
-        and parents[report.session.type].counter is not None
-        and report.session.id >= parents[report.session.type].counter
-    )
+    counters = {t: parent.counter for t, parent in result.inventory.parents.items() if parent.counter is not None}
+    no_counter = float("inf")
+    return sum(1 for report in result.reports if report.session.id >= counters.get(report.session.type, no_counter))

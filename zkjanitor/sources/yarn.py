@@ -346,10 +346,8 @@ class YarnSource(AppStateSource):
         if all(answer is not None for answer in answers):
             return [answer for answer in answers if answer is not None]
         index = prefetched.result() if prefetched is not None else self._index_spark_apps()
-        return [
-            answer if answer is not None else index.lookup(query)
-            for answer, query in zip(answers, queries)
-        ]
+        lookup = index.lookup
+        return [answer or lookup(query) for answer, query in zip(answers, queries)]
 
     def prefetch(self) -> None:
         """List the RM's SPARK apps in a background thread, for the next :meth:`lookup_many`."""
