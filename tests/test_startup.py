@@ -1,7 +1,10 @@
-"""Start-up: a run imports only the command it runs, and no table library for JSON.
+"""The zkjanitor process: how it starts and how it ends.
 
-Imports are a fifth of a scan of 40k sessions (see docs/performance.md); these
-tests fail when a top-level import brings back what a run does not use.
+A run imports only the command it runs, and no table library for JSON: imports
+are a fifth of a scan of 40k sessions (see docs/performance.md), and these
+tests fail when a top-level import brings back what a run does not use. It
+ends with ``os._exit`` (zkjanitor/__main__.py), which must keep the exit code
+and every byte of output, and a closed stdout ends it quietly with 141.
 """
 
 from __future__ import annotations
@@ -14,31 +17,53 @@ from typing import Dict, List
 
 import pytest
 
-from tests.helpers import seed_scenario
+from tests.helpers import closed_port, seed_scenario
 from zkjanitor.cli import COMMAND_MODULES, cli
 
 RUN_TIMEOUT = 60
-REPORT_MODULES = """
-import atexit, json, runpy, sys
-atexit.register(lambda: sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
-sys.argv = ["zkjanitor", *sys.argv[1:]]
-runpy.run_module("zkjanitor", run_name="__main__")
-"""
-"""Runs the CLI as ``python -m zkjanitor`` does and reports, at exit, every module it imported."""
 
-@pytest.fixture
-def env(zk_server, zk_client, prefix, yarn_rm) -> Dict[str, str]:
-    seed_scenario(zk_client, prefix, yarn_rm, 20, seed=9, recent=True)
+
+def store_env(zk_server, zk_client, prefix, yarn_rm, sessions: int) -> Dict[str, str]:
+    seed_scenario(zk_client, prefix, yarn_rm, sessions, seed=9, recent=True)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ZKJANITOR_")}
     return {**clean, "ZKJANITOR_ZK": zk_server.connect_string, "ZKJANITOR_PREFIX": prefix,
             "ZKJANITOR_YARN": yarn_rm.url}
 
 
+@pytest.fixture
+def env(zk_server, zk_client, prefix, yarn_rm) -> Dict[str, str]:
+    return store_env(zk_server, zk_client, prefix, yarn_rm, 20)
+
+
+@pytest.fixture
+def big_env(zk_server, zk_client, prefix, yarn_rm) -> Dict[str, str]:
+    """Output far larger than a pipe's buffer (64 KiB), so that closing the pipe early is noticed."""
+    return store_env(zk_server, zk_client, prefix, yarn_rm, 1500)
+
+
+REPORT_MODULES = """
+import json, sys
+sys.argv = ["zkjanitor", *sys.argv[1:]]
+from zkjanitor.cli import main
+try:
+    main()
+finally:
+    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+"""Runs the command line as the process does and reports, at its end, every module it imported."""
+
+
+def run(args: List[str], env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """The real ``python -m zkjanitor`` process."""
+    return subprocess.run([sys.executable, "-m", "zkjanitor", *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT, check=False)
+
+
 def imported_by(args: List[str], env: Dict[str, str], expected_exit: int = 0) -> List[str]:
-    run = subprocess.run([sys.executable, "-c", REPORT_MODULES, *args], capture_output=True, text=True, env=env,
-                         stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT, check=False)
-    assert run.returncode == expected_exit, run.stderr
-    line = next(line for line in run.stderr.splitlines() if line.startswith("MODULES "))
+    done = subprocess.run([sys.executable, "-c", REPORT_MODULES, *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT, check=False)
+    assert done.returncode == expected_exit, done.stderr[-2000:]
+    line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES "))
     return json.loads(line[len("MODULES "):])
 
 
@@ -62,3 +87,24 @@ def test_every_command_is_listed_in_the_docs_order_and_runs_by_name():
     assert list(cli.commands) == ["scan", "prune", "check", "restore", "doctor"]
     for name in COMMAND_MODULES:
         assert cli.commands[name].name == name
+
+
+def test_the_fast_exit_keeps_the_exit_code_and_every_byte_of_output(env):
+    done = run(["scan", "--format", "json"], env)
+    assert done.returncode == 0
+    assert len(json.loads(done.stdout)["sessions"]) == 20
+    unreachable = run(["scan", "--zk", f"127.0.0.1:{closed_port()}", "--timeout", "1"], env)
+    assert unreachable.returncode == 3
+    assert "zkjanitor: error: cannot connect to ZooKeeper" in unreachable.stderr
+
+
+@pytest.mark.parametrize("output", [["--format", "json"], ["--show", "all"]])
+def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(big_env, output):
+    """`zkjanitor scan | head -1`: stdout closes under zkjanitor; no error message, the SIGPIPE convention."""
+    process = subprocess.Popen([sys.executable, "-m", "zkjanitor", "scan", *output], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=big_env)
+    process.stdout.readline()
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == 141
+    assert b"error" not in stderr and b"Traceback" not in stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, MutableMapping, Optional
 
@@ -117,6 +118,10 @@ class ZkJanitorGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("zkjanitor: interrupted", err=True)
             code = EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # `zkjanitor scan | head`: the reader has what it wanted. No message; nothing more goes to stdout.
+            _discard_stdout()
+            code = EXIT_STDOUT_CLOSED
         except ZkJanitorError as exc:
             click.echo(f"zkjanitor: error: {exc}", err=True)
             code = exc.exit_code
@@ -138,6 +143,17 @@ class ZkJanitorGroup(click.Group):
 
 
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+EXIT_STDOUT_CLOSED = 141  # the shell's convention for SIGPIPE: whatever read stdout has closed it
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is still buffered cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (e.g. a test's buffer): nothing to redirect
+        pass
 
 
 GROUP_EPILOG = command_examples(

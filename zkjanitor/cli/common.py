@@ -264,7 +264,14 @@ def stdout_console() -> "Console":
     from rich.console import Console
 
     width = None if sys.stdout.isatty() else UNATTENDED_WIDTH
-    return Console(no_color=_no_color(), highlight=False, soft_wrap=False, width=width)
+    console = Console(no_color=_no_color(), highlight=False, soft_wrap=False, width=width)
+    console.on_broken_pipe = _stdout_closed  # rich would exit 1 (a limit exceeded, for check)
+    return console
+
+
+def _stdout_closed() -> None:
+    """The reader of stdout went away: handled like any closed stdout (exit 141, see cli/__init__.py)."""
+    raise BrokenPipeError("stdout was closed")
 
 
 def _no_color() -> bool:
