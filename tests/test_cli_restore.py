@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli
 from tests.prune_store import (
     changed_paths,
     data_of,
@@ -238,3 +239,15 @@ def test_restore_into_another_ensemble_warns_but_works(
     assert _document(restore(zk_server, prefix, backup, "--apply", "--yes", "--format", "json"))[
         "counts"]["restored"] == 2
     assert data_of(snapshot(zk_client, prefix)) == data_of(before)
+
+
+def test_help_leaves_out_the_session_options_restore_ignores_but_still_accepts_them(tmp_path):
+    shown = run_cli(["restore", "--help"]).stdout
+    assert "--zk " in shown and "--metrics-file" in shown
+    for ignored in ("--yarn", "--yarn-auth", "--yarn-user", "--type", "--grace", "--read-method"):
+        assert ignored not in shown
+    # The contract has every command accept the shared options: they parse, and change nothing.
+    result = run_cli(["restore", str(tmp_path / "missing.jsonl"), "--yarn", "http://127.0.0.1:1", "--type", "batch",
+                      "--grace", "1m", "--read-method", "pipelined", "--yarn-auth", "simple", "--yarn-user", "u"])
+    assert result.exit_code == 2
+    assert "cannot read backup" in result.stderr

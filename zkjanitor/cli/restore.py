@@ -18,7 +18,7 @@ from zkjanitor.cli.common import (
     progress_bar,
     refuse_unconfirmed_apply,
     stdout_console,
-    store_options,
+    store_options_without_sessions,
     warn,
 )
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE
@@ -37,7 +37,7 @@ from zkjanitor.zk.lock import default_identifier, prune_lock
     )
 )
 @click.argument("backup_file", metavar="BACKUP", type=click.Path(dir_okay=False, path_type=Path))
-@store_options
+@store_options_without_sessions
 @click.option("--apply", "apply_changes", is_flag=True, help="Really re-create the znodes (default: dry run).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_settings
