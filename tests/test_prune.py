@@ -428,12 +428,27 @@ def test_batches_stay_well_under_one_megabyte_with_long_paths(zk_client, prefix,
     assert existing_ids(zk_client, long_prefix) == {"state"}
 
 
+@pytest.mark.parametrize("next_batch_sees_the_drop_first", [False, True])
 def test_an_unanswered_transaction_is_verified_and_the_run_stops(
-    zk_client, prefix, tmp_path, monkeypatch
+    zk_client, prefix, tmp_path, monkeypatch, next_batch_sees_the_drop_first
 ):
     # Without the size bound, this multi is over the server's 1 MB limit: the server drops the
     # connection, so the client never learns the outcome and must look before reporting.
     monkeypatch.setattr(prune, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
+    if next_batch_sees_the_drop_first:
+        # The race seen under load: preparing the next batch notices the lost connection before
+        # the in-flight transaction is settled. The reported cause must still be the transaction's.
+        checks = []
+        real_check = prune._connection_problem
+
+        def check_after_the_drop(client, session_id):
+            checks.append(client)
+            deadline = time.monotonic() + 10
+            while len(checks) > 2 and client.connected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return real_check(client, session_id)
+
+        monkeypatch.setattr(prune, "_connection_problem", check_after_the_drop)
     long_prefix = f"{prefix}/{'p' * 2000}"
     big = create_sessions(zk_client, long_prefix, range(600))
     small = create_sessions(zk_client, prefix, range(5))

@@ -427,7 +427,9 @@ class _BatchSteps:
                 self.client, [batch.reports[position] for position in batch.deleting], batch.deletes
             )
             batch.outcomes.update(zip(batch.deleting, outcomes))
-            self.aborted = self.aborted or aborted
+            # What this batch's deletes met explains the stop better than what preparing the next
+            # batch noticed meanwhile (often the same lost connection, seen without its cause).
+            self.aborted = aborted or self.aborted
         outcomes = [
             batch.outcomes.get(position)
             or PruneOutcome(report, Outcome.FAILED, f"not attempted: {self.aborted}")
