@@ -50,12 +50,12 @@ def poll_select(rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any]
             raise TypeError("timeout must be a number")
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
+    reads = [(fileobj, _fileno(fileobj)) for fileobj in rlist]
+    writes = [(fileobj, _fileno(fileobj)) for fileobj in wlist]
     wanted: Dict[int, int] = {}
-    for fileobj in rlist:
-        fd = _fileno(fileobj)
+    for _, fd in reads:
         wanted[fd] = wanted.get(fd, 0) | _READ
-    for fileobj in wlist:
-        fd = _fileno(fileobj)
+    for _, fd in writes:
         wanted[fd] = wanted.get(fd, 0) | _WRITE
     poller = select.poll()
     for fd, events in wanted.items():
@@ -63,8 +63,8 @@ def poll_select(rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any]
     ready = dict(poller.poll(None if timeout is None else timeout * 1000.0))
     if any(events & select.POLLNVAL for events in ready.values()):
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-    readable = [f for f in rlist if ready.get(_fileno(f), 0) & ~_WRITE]
-    writable = [f for f in wlist if ready.get(_fileno(f), 0) & ~_READ]
+    readable = [fileobj for fileobj, fd in reads if ready.get(fd, 0) & ~_WRITE]
+    writable = [fileobj for fileobj, fd in writes if ready.get(fd, 0) & ~_READ]
     return readable, writable, []
 
 
