@@ -87,52 +87,49 @@ class CommaList(click.ParamType):
 DURATION = DurationType()
 
 
-SESSION_OPTIONS = ("--yarn", "--yarn-auth", "--yarn-user", "--type", "--grace", "--read-method")
-"""The options about reading and classifying sessions: meaningless to a command that does neither."""
-
-
 def store_options(func: Callable) -> Callable:
     """The options every command accepts (contract: after the command name)."""
-    return _shared_options(func, hidden=())
+    return _shared_options(func, hide_session_options=False)
 
 
 def store_options_without_sessions(func: Callable) -> Callable:
     """The shared options for a command that neither reads nor classifies sessions (restore).
 
-    The contract has every command accept every shared option, so :data:`SESSION_OPTIONS`
-    are still accepted (and ignored), but left out of ``--help``.
+    The contract has every command accept every shared option, so the options about
+    reading and classifying sessions (YARN, --type, --grace, --read-method) are still
+    accepted (and ignored), but left out of ``--help``.
     """
-    return _shared_options(func, hidden=SESSION_OPTIONS)
+    return _shared_options(func, hide_session_options=True)
 
 
-def _shared_options(func: Callable, hidden: Sequence[str]) -> Callable:
+def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
     options = [
         click.option("--zk", "zk", envvar="ZKJANITOR_ZK", metavar="CONNECT",
                      help=f"ZooKeeper connect string host:port[,host:port...][/chroot]  [default: {DEFAULT_ZK}]"),
         click.option("--prefix", envvar="ZKJANITOR_PREFIX", metavar="PREFIX",
                      help="Livy's livy.server.recovery.zk-state-store.key-prefix  [default: livy]"),
-        click.option("--yarn", "yarn", hidden="--yarn" in hidden, multiple=True, type=CommaList(),
+        click.option("--yarn", "yarn", hidden=hide_session_options, multiple=True, type=CommaList(),
                      envvar="ZKJANITOR_YARN", metavar="URL",
                      help="ResourceManager base URL, e.g. http://rm1:8088; repeat for an HA pair."),
-        click.option("--yarn-auth", hidden="--yarn-auth" in hidden,
+        click.option("--yarn-auth", hidden=hide_session_options,
                      type=click.Choice(["none", "simple", "basic", "kerberos"]),
                      envvar="ZKJANITOR_YARN_AUTH", default="none", show_default=True,
                      help="How to authenticate to YARN: simple adds ?user.name=, basic reads the "
                           f"password from ${YARN_PASSWORD_ENV}, kerberos uses SPNEGO."),
-        click.option("--yarn-user", hidden="--yarn-user" in hidden, envvar="ZKJANITOR_YARN_USER", metavar="USER",
+        click.option("--yarn-user", hidden=hide_session_options, envvar="ZKJANITOR_YARN_USER", metavar="USER",
                      help="User for --yarn-auth simple or basic."),
         click.option("--livy-conf", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_LIVY_CONF",
                      metavar="FILE", help="Read the ZooKeeper URL, prefix and timeouts from Livy's livy.conf."),
         click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
                      show_default=True, help="table for people; json: one JSON document on stdout."),
-        click.option("--type", "session_type", hidden="--type" in hidden,
+        click.option("--type", "session_type", hidden=hide_session_options,
                      type=click.Choice(["batch", "interactive", "all"]), default="all",
                      show_default=True, help="Which session type."),
-        click.option("--grace", hidden="--grace" in hidden, type=DURATION, default="10m", show_default=True,
+        click.option("--grace", hidden=hide_session_options, type=DURATION, default="10m", show_default=True,
                      help="Sessions younger than this are never stale (Livy waits up to 120s for YARN)."),
         click.option("--timeout", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
                      metavar="SECONDS", help="Connect/request timeout for ZooKeeper and YARN."),
-        click.option("--read-method", hidden="--read-method" in hidden,
+        click.option("--read-method", hidden=hide_session_options,
                      type=click.Choice(["auto", "multiread", "pipelined"]), default="auto",
                      envvar="ZKJANITOR_READ_METHOD", show_default=True,
                      help="How to read znodes: multiread (ZooKeeper 3.6+, fastest), pipelined (any version), "
