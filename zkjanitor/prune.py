@@ -54,7 +54,7 @@ from zkjanitor.zk.batch import (
     wait_connected,
 )
 from zkjanitor.zk.multiread import ReadOutcome, multiread_async
-from zkjanitor.zk.reader import ReadMethod, read_children
+from zkjanitor.zk.reader import ReadMethod, resolve_read_method
 
 Progress = Callable[[int], None]
 
@@ -280,8 +280,7 @@ def _send_reread(client: KazooClient, paths: Sequence[str]) -> Callable[[], List
     delete sent before it. The function raises kazoo's connection errors.
     Without multiRead (ZooKeeper < 3.6) the function itself reads, a get per path.
     """
-    # Reading no names only tells (probing once per client) whether the server has multiRead.
-    if read_children(client, "/", []).method != ReadMethod.MULTIREAD.value:
+    if resolve_read_method(client, ReadMethod.AUTO) is not ReadMethod.MULTIREAD:
         return partial(_read_one_by_one, client, paths)
     # Each getData op carries its full path: keep requests near REREAD_REQUEST_BYTES.
     longest = max(len(((client.chroot or "") + path).encode("utf-8")) for path in paths)

@@ -120,7 +120,7 @@ def read_children(
     """
     if batch_size < 1 or (max_in_flight is not None and max_in_flight < 1):
         raise ValueError("batch_size and max_in_flight must be at least 1")
-    chosen = _resolve_method(client, ReadMethod(method))
+    chosen = resolve_read_method(client, ReadMethod(method))
     base = parent.rstrip("/")
     paths = [f"{base}/{name}" for name in names]
     sorter = _OutcomeSorter(progress, sink)
@@ -134,7 +134,7 @@ def read_children(
     return ReadResult(sorter.znodes, sorter.gone, sorter.errors, chosen.value)
 
 
-def _resolve_method(client: KazooClient, method: ReadMethod) -> ReadMethod:
+def resolve_read_method(client: KazooClient, method: ReadMethod) -> ReadMethod:
     """``AUTO`` becomes ``MULTIREAD`` or ``PIPELINED``, probing the server once per client."""
     if method is not ReadMethod.AUTO:
         return method
