@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionClosedError, NoAuthError, NoNodeError
+from kazoo.protocol.serialization import GetData, int_struct, multiheader_struct, stat_struct
 from kazoo.security import make_digest_acl
 
 from tests.zk_helpers import OpcodeUnknownToServer, create_children, create_livy_children
+from zkjanitor.model import Znode
 from zkjanitor.testing.zkserver import ZooKeeperServer
 from zkjanitor.zk import multiread
 from zkjanitor.zk.multiread import multiread_async, server_supports_multiread
 
 TIMEOUT = 30
+
+
+def plain_get(client: KazooClient, path: str) -> Znode:
+    """What kazoo's own get says about ``path``, as a Znode."""
+    return Znode.from_stat(path, *client.get(path))
 
 
 def test_reads_match_plain_get_byte_for_byte(zk_client, parent):
@@ -33,17 +41,18 @@ def test_reads_match_plain_get_byte_for_byte(zk_client, parent):
 
     outcomes = multiread_async(zk_client, paths).get(timeout=TIMEOUT)
 
-    assert outcomes == [zk_client.get(path) for path in paths]
-    assert outcomes[-1][1].version == 2
+    assert outcomes == [plain_get(zk_client, path) for path in paths]
+    assert outcomes[-1].version == 2
+    assert outcomes[-1].mtime_ms > outcomes[-1].ctime_ms > 0
 
 
 def test_null_data_reads_as_empty_bytes(zk_client, parent):
     zk_client.create(f"{parent}/null", None, makepath=True)
 
-    [(data, stat)] = multiread_async(zk_client, [f"{parent}/null"]).get(timeout=TIMEOUT)
+    [znode] = multiread_async(zk_client, [f"{parent}/null"]).get(timeout=TIMEOUT)
 
-    assert data == b""
-    assert stat == zk_client.get(f"{parent}/null")[1]
+    assert znode.data == b""
+    assert znode == plain_get(zk_client, f"{parent}/null")
 
 
 def test_znode_deleted_after_listing_fails_alone(zk_client, parent):
@@ -57,7 +66,7 @@ def test_znode_deleted_after_listing_fails_alone(zk_client, parent):
 
     assert isinstance(outcomes[2], NoNodeError)
     for index in (0, 1, 3, 4):
-        assert outcomes[index] == zk_client.get(f"{parent}/{index}")
+        assert outcomes[index] == plain_get(zk_client, f"{parent}/{index}")
 
 
 def test_acl_protected_znode_fails_alone_with_no_auth(zk_client, parent):
@@ -68,7 +77,7 @@ def test_acl_protected_znode_fails_alone_with_no_auth(zk_client, parent):
     before, secret, after = multiread_async(zk_client, paths).get(timeout=TIMEOUT)
 
     assert isinstance(secret, NoAuthError)
-    assert before[0] == b"a" and after[0] == b"b"
+    assert before.data == b"a" and after.data == b"b"
 
 
 def test_one_megabyte_znode(zk_client, parent):
@@ -78,8 +87,9 @@ def test_one_megabyte_znode(zk_client, parent):
 
     outcomes = multiread_async(zk_client, [f"{parent}/big", f"{parent}/small"]).get(timeout=TIMEOUT)
 
-    assert outcomes[0] == (big, zk_client.get(f"{parent}/big")[1])
-    assert outcomes[1][0] == b"s"
+    assert outcomes[0] == plain_get(zk_client, f"{parent}/big")
+    assert outcomes[0].data == big
+    assert outcomes[1].data == b"s"
 
 
 def test_chrooted_client_reads_paths_under_its_chroot(zk_server, zk_client, parent):
@@ -92,8 +102,8 @@ def test_chrooted_client_reads_paths_under_its_chroot(zk_server, zk_client, pare
         chrooted.stop()
         chrooted.close()
 
-    assert outcomes[0] == zk_client.get(f"{parent}/1")
-    assert outcomes[1] == zk_client.get(f"{parent}/2")
+    assert outcomes[0] == plain_get(zk_client, f"{parent}/1")._replace(path="/1")
+    assert outcomes[1] == plain_get(zk_client, f"{parent}/2")._replace(path="2")
     assert isinstance(outcomes[2], NoNodeError)
 
 
@@ -106,7 +116,8 @@ def test_many_paths_in_one_request_keep_their_order(zk_client, parent):
         timeout=TIMEOUT
     )
 
-    assert [data for data, _ in outcomes] == [children[name] for name in names]
+    assert [znode.data for znode in outcomes] == [children[name] for name in names]
+    assert [znode.path for znode in outcomes] == [f"{parent}/{name}" for name in names]
 
 
 def test_request_over_the_server_limit_is_refused_before_sending(zk_client, parent):
@@ -148,3 +159,48 @@ def test_stopped_client_is_an_error_not_an_old_server(zk_server: ZooKeeperServer
             server_supports_multiread(client, timeout=5)
     finally:
         client.close()
+
+
+def _response(*ops: bytes, done: bool = True) -> bytes:
+    """A multiRead response body as ZooKeeper frames it: each op's header and record, then the end header."""
+    end = multiheader_struct.pack(-1, True, -1) if done else b""
+    return b"".join(ops) + end
+
+
+def _get_data_op(data: bytes, *, ctime: int, mtime: int, version: int) -> bytes:
+    stat = stat_struct.pack(1, 2, ctime, mtime, version, 0, 0, 0, len(data), 0, 3)
+    return multiheader_struct.pack(GetData.type, False, -1) + int_struct.pack(len(data)) + data + stat
+
+
+def _error_op(code: int) -> bytes:
+    return multiheader_struct.pack(-1, False, code) + int_struct.pack(code)
+
+
+def test_response_decodes_znodes_and_per_op_errors_in_order():
+    request = multiread.MultiRead(["/a", "/b", "/c"], ["/root/a", "/root/b", "/root/c"])
+    body = _response(
+        _get_data_op(b"one", ctime=10, mtime=20, version=3),
+        _error_op(NoNodeError.code),
+        _get_data_op(b"", ctime=30, mtime=30, version=0),
+    )
+
+    first, second, third = request.deserialize(b"xx" + body, 2)
+
+    assert first == Znode("/a", b"one", 3, 10, 20)
+    assert isinstance(second, NoNodeError)
+    assert third == Znode("/c", b"", 0, 30, 30)
+
+
+@pytest.mark.parametrize(
+    "ops, done",
+    [
+        ([_get_data_op(b"x", ctime=1, mtime=1, version=0)], True),  # fewer results than ops
+        ([_get_data_op(b"x", ctime=1, mtime=1, version=0)] * 3, True),  # more results than ops
+        ([_error_op(NoNodeError.code)] * 2, False),  # no end header
+    ],
+)
+def test_a_response_that_does_not_match_the_request_is_refused(ops, done):
+    request = multiread.MultiRead(["/a", "/b"], ["/a", "/b"])
+
+    with pytest.raises((ValueError, struct.error)):
+        request.deserialize(_response(*ops, done=done), 0)

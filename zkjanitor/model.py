@@ -7,7 +7,7 @@ thousands of them, and safe to share between threads.
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 
 class SessionType(str, Enum):
@@ -27,13 +27,18 @@ class Verdict(str, Enum):
 
 
 class Znode(NamedTuple):
-    """One child of ``/<prefix>/v1/<type>`` as read from ZooKeeper."""
+    """One znode as read from ZooKeeper: its data and the parts of its stat zkjanitor uses."""
 
     path: str
     data: bytes
     version: int
     ctime_ms: int
     mtime_ms: int
+
+    @classmethod
+    def from_stat(cls, path: str, data: Optional[bytes], stat: Any) -> "Znode":
+        """From kazoo's ``get`` answer: ``data`` (None reads as ``b""``) and its ``ZnodeStat``."""
+        return cls(path, data or b"", stat.version, stat.ctime, stat.mtime)
 
 
 class Session(NamedTuple):

@@ -39,7 +39,7 @@ from kazoo.protocol.states import ZnodeStat
 
 from zkjanitor.backup import BackupWriter
 from zkjanitor.errors import ZkJanitorError
-from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.model import Session, SessionReport, SessionType, Verdict, Znode
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -196,6 +196,15 @@ def _unchanged(stat: Optional[ZnodeStat], report: SessionReport) -> bool:
     return stat is not None and stat.version == session.version and stat.ctime == session.ctime_ms
 
 
+def _same_as_scanned(znode: Znode, session: Session) -> bool:
+    """The znode re-read is the one scanned: same version, ctime (not re-created) and bytes."""
+    return (
+        znode.version == session.version
+        and znode.ctime_ms == session.ctime_ms
+        and znode.data == session.data
+    )
+
+
 def _verify_unknown(
     client: KazooClient, reports: Sequence[SessionReport], error: BaseException, *, atomic: bool
 ) -> Tuple[List[PruneOutcome], str]:
@@ -299,14 +308,14 @@ def _read_one_by_one(client: KazooClient, paths: Sequence[str]) -> List[ReadOutc
     replies = run_pipelined(client, [partial(client.get_async, path) for path in paths])
     lost = connection_errors(client)
     outcomes: List[ReadOutcome] = []
-    for reply in replies:
+    for path, reply in zip(paths, replies):
         if isinstance(reply.error, lost):
             raise reply.error
         if reply.error is not None:
             outcomes.append(reply.error)
         else:
             data, stat = reply.value
-            outcomes.append((data or b"", stat))
+            outcomes.append(Znode.from_stat(path, data, stat))
     return outcomes
 
 
@@ -404,11 +413,9 @@ class _BatchSteps:
             if isinstance(outcome, NoNodeError):
                 batch.outcomes[position] = PruneOutcome(report, Outcome.SKIPPED_GONE)
                 continue
-            if isinstance(outcome, tuple):
-                data, stat = outcome
-                if not (_unchanged(stat, report) and data == session.data):
-                    batch.outcomes[position] = PruneOutcome(report, Outcome.SKIPPED_CHANGED)
-                    continue
+            if type(outcome) is Znode and not _same_as_scanned(outcome, session):
+                batch.outcomes[position] = PruneOutcome(report, Outcome.SKIPPED_CHANGED)
+                continue
             # As scanned, or unreadable: then the delete reports the server's error.
             batch.deleting.append(position)
             transaction.delete(session.path, version=session.version)

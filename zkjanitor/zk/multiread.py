@@ -9,7 +9,9 @@ request is, per op, a ``MultiHeader(type, done=false, err=-1)`` followed by the
 op's own request record, ended by ``MultiHeader(-1, true, -1)``. The response
 is, per op, a ``MultiHeader`` followed by a ``GetDataResponse`` (data buffer,
 stat) or, for a failed op, type -1 and an ``ErrorResponse`` (int error code),
-ended by a done header. A failed op does not affect the others.
+ended by a done header. A failed op does not affect the others. Each answered
+op becomes a :class:`~zkjanitor.model.Znode` straight from the response
+buffer: of the stat, only the fields zkjanitor uses are unpacked.
 
 This module is the only place zkjanitor relies on kazoo's private API:
 ``KazooClient._call`` (queue a request object on the client's connection),
@@ -21,8 +23,9 @@ from kazoo 2.8 to 2.11.
 
 from __future__ import annotations
 
+import struct
 import time
-from typing import List, Sequence, Tuple, Union
+from typing import List, Sequence, Union
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
@@ -34,14 +37,9 @@ from kazoo.exceptions import (
 )
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import _prefix_root
-from kazoo.protocol.serialization import (
-    GetData,
-    int_struct,
-    multiheader_struct,
-    read_buffer,
-    stat_struct,
-)
-from kazoo.protocol.states import ZnodeStat
+from kazoo.protocol.serialization import GetData, int_struct, multiheader_struct
+
+from zkjanitor.model import Znode
 
 MULTI_READ_OPCODE = 22
 """``OpCode.multiRead`` in ZooKeeper's ``ZooDefs``."""
@@ -56,32 +54,37 @@ on a request over ``jute.maxbuffer`` (default 1 MiB - 1); stay a little under.""
 PROBE_TIMEOUT_S = 10.0
 """Default bound on :func:`server_supports_multiread`, recovery included."""
 
-ReadOutcome = Union[Tuple[bytes, ZnodeStat], KazooException]
-"""One op's result: ``(data, stat)``, or the kazoo exception the server answered."""
+ReadOutcome = Union[Znode, KazooException]
+"""One op's result: the :class:`~zkjanitor.model.Znode`, or the kazoo exception the server answered."""
 
 _GET_DATA_OP_HEADER = multiheader_struct.pack(GetData.type, False, -1)
 _END_HEADER = multiheader_struct.pack(-1, True, -1)
 _NO_WATCH = b"\x00"
+_HEADER_SIZE = multiheader_struct.size
+_STAT_TIMES_AND_VERSION = struct.Struct(">16xqqi32x")
+"""ZooKeeper's 68-byte ``Stat``, unpacked to ``(ctime, mtime, version)`` only (kazoo's
+``stat_struct`` unpacks all 11 fields)."""
 
 
 class MultiRead:
     """A multiRead request of getData ops, in the form kazoo's connection sends and decodes.
 
-    ``paths`` are the server's paths (chroot already applied). The body is
-    encoded once, here, so its size can be checked before it is sent.
+    ``paths`` are the caller's paths, which the answered :class:`Znode` objects
+    carry; ``server_paths`` the same with the chroot applied, which are sent.
+    The body is encoded once, here, so its size can be checked before it is sent.
     """
 
     type = MULTI_READ_OPCODE
-    __slots__ = ("body", "op_count")
+    __slots__ = ("paths", "body")
 
-    def __init__(self, paths: Sequence[str]) -> None:
-        self.op_count = len(paths)
+    def __init__(self, paths: Sequence[str], server_paths: Sequence[str]) -> None:
+        self.paths = paths
         # Each op: header, the path as a jute string (length, UTF-8 bytes), no watch. Built as
         # parts of one join: this runs for every session of a scan.
         parts: List[bytes] = []
         add_op = parts.extend
         pack_length = int_struct.pack
-        for path in paths:
+        for path in server_paths:
             encoded = path.encode("utf-8")
             add_op((_GET_DATA_OP_HEADER, pack_length(len(encoded)), encoded, _NO_WATCH))
         parts.append(_END_HEADER)
@@ -89,37 +92,47 @@ class MultiRead:
 
     def __repr__(self) -> str:
         # kazoo logs every request at debug level: keep it short.
-        return f"MultiRead({self.op_count} getData ops, {len(self.body)} bytes)"
+        return f"MultiRead({len(self.paths)} getData ops, {len(self.body)} bytes)"
 
     def serialize(self) -> bytes:
         """The request body, as kazoo's connection expects from a request object."""
         return self.body
 
     def deserialize(self, buffer: bytes, offset: int) -> List[ReadOutcome]:
-        """Decode the response: one :data:`ReadOutcome` per op, in request order."""
+        """Decode the response: one :data:`ReadOutcome` per op, in request order.
+
+        This runs for every znode of a scan: the response is walked with the
+        fewest Python operations per op (one header, one length, one stat unpack).
+        """
         outcomes: List[ReadOutcome] = []
+        add = outcomes.append
         unpack_header = multiheader_struct.unpack_from
-        unpack_stat = stat_struct.unpack_from
-        while True:
+        unpack_int = int_struct.unpack_from
+        unpack_stat = _STAT_TIMES_AND_VERSION.unpack_from
+        stat_size = _STAT_TIMES_AND_VERSION.size
+        get_data = GetData.type
+        new_znode = tuple.__new__
+        for path in self.paths:
             op_type, done, _ = unpack_header(buffer, offset)
-            offset += multiheader_struct.size
             if done:
-                break
-            if op_type == GetData.type:
-                data, offset = read_buffer(buffer, offset)
-                stat = ZnodeStat._make(unpack_stat(buffer, offset))
-                offset += stat_struct.size
-                outcomes.append((data or b"", stat))
+                raise ValueError(f"multiRead response has {len(outcomes)} results for {len(self.paths)} ops")
+            (value,) = unpack_int(buffer, offset + _HEADER_SIZE)  # data length, or error code
+            offset += _HEADER_SIZE + 4
+            if op_type == get_data:
+                if value < 0:  # null data
+                    data = b""
+                else:
+                    data = buffer[offset : offset + value]
+                    offset += value
+                ctime, mtime, version = unpack_stat(buffer, offset)
+                offset += stat_size
+                add(new_znode(Znode, (path, data, version, ctime, mtime)))
             elif op_type == ERROR_OPCODE:
-                error_code = int_struct.unpack_from(buffer, offset)[0]
-                offset += int_struct.size
-                outcomes.append(_op_error(error_code))
+                add(_op_error(value))
             else:
                 raise ValueError(f"unexpected op type {op_type} in a multiRead response")
-        if len(outcomes) != self.op_count:
-            raise ValueError(
-                f"multiRead response has {len(outcomes)} results for {self.op_count} ops"
-            )
+        if not unpack_header(buffer, offset)[1]:
+            raise ValueError(f"multiRead response has more results than its {len(self.paths)} ops")
         return outcomes
 
 
@@ -137,7 +150,8 @@ def multiread_async(client: KazooClient, paths: Sequence[str]) -> IAsyncResult:
 
     Paths are as the caller sees them; the client's chroot is applied, as
     ``get_async`` does. The result's value is a list with one
-    :data:`ReadOutcome` per path, in order: a failed op (``NoNodeError``,
+    :data:`ReadOutcome` per path, in order: a :class:`Znode` (null data
+    reads as ``b""``), or for a failed op (``NoNodeError``,
     ``NoAuthError``, ...) is an exception *instance* in the list, not raised.
     The result raises only for the request as a whole (e.g. ``ConnectionLoss``,
     ``UnimplementedError`` from a server older than 3.6).
@@ -146,7 +160,7 @@ def multiread_async(client: KazooClient, paths: Sequence[str]) -> IAsyncResult:
     """
     root = _prefix_root(client.chroot, "/")
     prefix = "" if root == "/" else root
-    request = MultiRead([_server_path(prefix, client.chroot, path) for path in paths])
+    request = MultiRead(paths, [_server_path(prefix, client.chroot, path) for path in paths])
     if len(request.body) > MAX_REQUEST_BYTES:
         raise ValueError(
             f"a multiRead of {len(paths)} paths is {len(request.body)} bytes, over the "

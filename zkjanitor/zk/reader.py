@@ -158,15 +158,28 @@ class _OutcomeSorter:
         self._sink = sink
 
     def add(self, path: str, outcome: ReadOutcome) -> None:
-        """File one path's outcome: ``(data, stat)`` or the server's exception for it."""
+        """File one path's outcome: its Znode or the server's exception for it."""
         self.finished += 1
-        if isinstance(outcome, tuple):
-            data, stat = outcome
-            self.znodes.append(Znode(path, data or b"", stat.version, stat.ctime, stat.mtime))
-        elif isinstance(outcome, NoNodeError):
+        if type(outcome) is Znode:
+            self.znodes.append(outcome)
+        else:
+            self._add_failure(path, outcome)
+
+    def add_all(self, paths: Sequence[str], outcomes: Sequence[ReadOutcome]) -> None:
+        """File the outcomes of ``paths``, in order (a whole multiRead answer at once)."""
+        self.finished += len(outcomes)
+        znodes = [outcome for outcome in outcomes if type(outcome) is Znode]
+        if len(znodes) < len(outcomes):
+            for path, outcome in zip(paths, outcomes):
+                if type(outcome) is not Znode:
+                    self._add_failure(path, outcome)
+        self.znodes += znodes
+
+    def _add_failure(self, path: str, error: KazooException) -> None:
+        if isinstance(error, NoNodeError):
             self.gone.append(path)
         else:
-            self.errors.append((path, _short_error_name(outcome)))
+            self.errors.append((path, _short_error_name(error)))
 
     def report(self) -> None:
         """Hand the znodes read so far to the sink; tell the progress callback how many are finished."""
@@ -203,8 +216,7 @@ def _read_by_multiread(
 
     def finish_oldest() -> None:
         batch, async_result = in_flight.popleft()
-        for path, outcome in zip(batch, _await(async_result, client.handler)):
-            sorter.add(path, outcome)
+        sorter.add_all(batch, _await(async_result, client.handler))
         sorter.report()
 
     for start in range(0, len(paths), batch_size):
@@ -238,12 +250,13 @@ def _read_pipelined(
         for _ in range(count):
             path, async_result = in_flight.popleft()
             try:
-                outcome = _await(async_result, client.handler)
+                data, stat = _await(async_result, client.handler)
             except _FATAL_ERRORS:
                 raise
             except ZookeeperError as error:
-                outcome = error
-            sorter.add(path, outcome)
+                sorter.add(path, error)
+            else:
+                sorter.add(path, Znode.from_stat(path, data, stat))
             if sorter.finished % report_every == 0:
                 sorter.report()
 
