@@ -113,9 +113,10 @@ def read_inventory(
         done_before = len(sessions) + len(unreadable)
         report = (lambda n, base=done_before: progress(base + n, total)) if progress else None
 
-        def decode(znodes: List[Znode], session_type: SessionType = session_type) -> None:
-            # Called per batch as it arrives: decoding overlaps the reads still in flight.
-            sessions.extend([decode_session(session_type, znode) for znode in znodes])
+        def decode(znodes: List[Znode], session_type: SessionType = session_type, name_at: int = len(path) + 1) -> None:
+            # Called per batch as it arrives: decoding overlaps the reads still in flight. Each
+            # name was accepted by session_id_from_name above, so int() of it is the id.
+            sessions.extend([decode_session(session_type, znode, int(znode.path[name_at:])) for znode in znodes])
 
         result = read_children(client, path, names, method=read_method, progress=report, sink=decode)
         method_used = result.method
