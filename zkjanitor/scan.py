@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from itertools import repeat
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 from zkjanitor.classify import Policy, classify
 from zkjanitor.errors import SourceUnavailable
@@ -49,24 +50,28 @@ def classify_inventory(
     (``source-unreachable``) and ``source_error`` says why; nothing raises.
     """
     sessions = inventory.sessions
-    lookups: List[Optional[Lookup]] = [None] * len(sessions)
+    lookups: Iterable[Optional[Lookup]] = repeat(None)
     source_error = None
     if source is not None:
         queries = [AppQuery(s.app_id, s.app_tag) for s in sessions if s.corrupt is None]
         try:
-            answers = iter(source.lookup_many(queries))
+            answers = source.lookup_many(queries)
         except SourceUnavailable as exc:
             source_error = str(exc)
-            answers = iter([UNREACHABLE] * len(queries))
-        lookups = [None if s.corrupt is not None else next(answers) for s in sessions]
+            answers = [UNREACHABLE] * len(queries)
+        if len(answers) == len(sessions):
+            lookups = answers
+        else:  # corrupt sessions were not asked about
+            remaining = iter(answers)
+            lookups = [None if s.corrupt is not None else next(remaining) for s in sessions]
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     reports: List[SessionReport] = []
+    add = reports.append
+    new_report = tuple.__new__  # SessionReport(...) without its Python-level __new__: this runs per session
     for session, lookup in zip(sessions, lookups):
         verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
-        reports.append(
-            SessionReport(session, verdict, reason, age, None if lookup is None else lookup.record, finished_ms)
-        )
+        add(new_report(SessionReport, (session, verdict, reason, age, lookup and lookup.record, finished_ms)))
     return ScanResult(inventory, reports, now_ms, source_error)
 
 

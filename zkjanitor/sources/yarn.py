@@ -258,23 +258,32 @@ def _preferred(current: Optional[AppRecord], candidate: AppRecord) -> AppRecord:
 
 
 class _AppIndex:
-    """Apps by id and by each lowercased tag."""
+    """Apps by id and by each lowercased tag, each held as the ``FOUND`` answer for it."""
 
     def __init__(self, records: Sequence[AppRecord]) -> None:
-        self.by_id: Dict[str, AppRecord] = {}
-        self.by_tag: Dict[str, AppRecord] = {}
+        by_tag: Dict[str, AppRecord] = {}
         for record in records:
-            self.by_id[record.app_id] = record
             for tag in record.tags:
-                self.by_tag[tag] = _preferred(self.by_tag.get(tag), record)
+                by_tag[tag] = _preferred(by_tag.get(tag), record)
+        self.by_id: Dict[str, Lookup] = {record.app_id: Lookup(LookupStatus.FOUND, record) for record in records}
+        self.by_tag: Dict[str, Lookup] = {tag: Lookup(LookupStatus.FOUND, record) for tag, record in by_tag.items()}
 
-    def lookup(self, query: AppQuery) -> Lookup:
-        """FOUND or NOT_FOUND for a query that needs YARN (see :func:`_answer_without_yarn`)."""
-        if query.app_id:
-            record = self.by_id.get(query.app_id)
-        else:
-            record = self.by_tag.get((query.app_tag or "").strip().lower())
-        return Lookup(LookupStatus.FOUND, record) if record is not None else NOT_FOUND
+    def answer(self, query: AppQuery) -> Lookup:
+        """The answer to any query: found, not found, or why YARN cannot be asked about it.
+
+        Runs once per session of a scan: an app id the RM lists is answered with
+        one dict lookup (the RM's ids are YARN ids); only a miss is checked further.
+        """
+        app_id, app_tag = query
+        if app_id:
+            found = self.by_id.get(app_id)
+            if found is not None:
+                return found
+            return NOT_FOUND if is_yarn_app_id(app_id) else NOT_A_YARN_APP
+        early = _answer_without_yarn(query)
+        if early is not None:
+            return early
+        return self.by_tag.get((app_tag or "").strip().lower(), NOT_FOUND)
 
 
 def _answer_without_yarn(query: AppQuery) -> Optional[Lookup]:
@@ -334,7 +343,7 @@ class YarnSource(AppStateSource):
             return self._lookup_by_id(query.app_id)
         tag = (query.app_tag or "").strip().lower()
         records = self._list_apps({"applicationTypes": SPARK_APP_TYPE, "applicationTags": tag})
-        return _AppIndex(records).lookup(query)
+        return _AppIndex(records).answer(query)
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
         """All answers from one listing of the RM's SPARK apps: a constant number of requests.
@@ -342,12 +351,13 @@ class YarnSource(AppStateSource):
         Uses the listing :meth:`prefetch` started, if any (once: a later call lists again).
         """
         prefetched, self._prefetched = self._prefetched, None
-        answers = [_answer_without_yarn(query) for query in queries]
-        if all(answer is not None for answer in answers):
-            return [answer for answer in answers if answer is not None]
-        index = prefetched.result() if prefetched is not None else self._index_spark_apps()
-        lookup = index.lookup
-        return [answer or lookup(query) for answer, query in zip(answers, queries)]
+        if not any(_answer_without_yarn(query) is None for query in queries):
+            index = _AppIndex(())  # nothing to ask YARN: every answer comes without it
+        elif prefetched is not None:
+            index = prefetched.result()
+        else:
+            index = self._index_spark_apps()
+        return list(map(index.answer, queries))
 
     def prefetch(self) -> None:
         """List the RM's SPARK apps in a background thread, for the next :meth:`lookup_many`."""
