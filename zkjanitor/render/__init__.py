@@ -36,17 +36,17 @@ class _Clocks(Dict[int, str]):
 
 _DAYS = _DayPrefixes()
 _CLOCKS = _Clocks()
+_MILLIS = [f".{millis:03d}Z" for millis in range(1000)]
 
 
 def iso_utc(ms: Optional[int]) -> Optional[str]:
     """Milliseconds since the epoch -> ``2026-11-23T20:14:40.123Z`` (None stays None).
 
-    Integer arithmetic over cached day and clock texts: a few times faster than
-    datetime's formatting, which matters with two or three timestamps per
-    session in a scan of 100k sessions.
+    Integer arithmetic over cached day, clock and millisecond texts: several
+    times faster than datetime's formatting, which matters with two or three
+    timestamps per session in a scan of 100k sessions.
     """
     if ms is None:
         return None
     days, rest = divmod(ms, _MS_PER_DAY)
-    second, millis = divmod(rest, 1000)
-    return f"{_DAYS[days]}{_CLOCKS[second]}.{millis:03d}Z"
+    return f"{_DAYS[days]}{_CLOCKS[rest // 1000]}{_MILLIS[rest % 1000]}"

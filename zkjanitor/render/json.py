@@ -47,30 +47,36 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
 
     ``extra`` adds keys after the session's own (prune's ``action``).
     """
-    session = report.session
-    app = report.app
+    # This runs for every session of a scan: both records are unpacked in one step each
+    # (a ValueError if their fields change), and nothing is looked up twice.
+    session, verdict, reason, age_seconds, app, finished_ms = report
+    (session_type, session_id, path, data, version, ctime_ms, mtime_ms, app_id, app_tag, owner,
+     proxy_user, name, kind, livy_version, _, driver_uri) = session
     few = _FEW_VALUES
-    # SessionType and Verdict members are str subclasses holding their value: encoded
-    # directly, they need none of Enum's Python-level hashing or .value lookups.
-    created = iso_utc(session.ctime_ms)
-    modified = created if session.mtime_ms == session.ctime_ms else iso_utc(session.mtime_ms)
-    finished = "null" if report.finished_ms is None else f'"{iso_utc(report.finished_ms)}"'
+    encode = encode_basestring_ascii
+    created = iso_utc(ctime_ms)
+    modified = created if mtime_ms == ctime_ms else iso_utc(mtime_ms)
+    finished = "null" if finished_ms is None else f'"{iso_utc(finished_ms)}"'
     end = "}" if not extra else "".join(
         f", {few[key]}: {_string(value) if isinstance(value, str) else json.dumps(value)}"
         for key, value in extra.items()
     ) + "}"
+    # SessionType and Verdict members are str subclasses holding their value: encoded
+    # directly, they need none of Enum's Python-level hashing or .value lookups.
     return (
-        f'{{"type": {encode_basestring_ascii(session.type)}, "id": {session.id}, "path": {_string(session.path)}, '
-        f'"verdict": {encode_basestring_ascii(report.verdict)}, "reason": {few[report.reason]}, '
-        f'"app_id": {_string(session.app_id)}, "app_tag": {_string(session.app_tag)}, '
+        f'{{"type": {encode(session_type)}, "id": {session_id}, "path": {encode(path)}, '
+        f'"verdict": {encode(verdict)}, "reason": {few[reason]}, '
+        f'"app_id": {"null" if app_id is None else encode(app_id)}, '
+        f'"app_tag": {"null" if app_tag is None else encode(app_tag)}, '
         f'"app_state": {few[None if app is None else app.state]}, '
         f'"created": "{created}", "modified": "{modified}", "finished": {finished}, '
         # Three decimals, as round(age, 3) would give: the same JSON number, four times faster.
-        f'"age_seconds": {report.age_seconds:.3f}, "bytes": {len(session.data)}, '
-        f'"owner": {few[session.owner]}, "proxy_user": {few[session.proxy_user]}, '
-        f'"name": {_string(session.name)}, "kind": {few[session.kind]}, '
-        f'"livy_version": {few[session.livy_version]}, "driver_uri": {_string(session.driver_uri)}, '
-        f'"znode_version": {session.version}{end}'
+        f'"age_seconds": {age_seconds:.3f}, "bytes": {len(data)}, '
+        f'"owner": {few[owner]}, "proxy_user": {few[proxy_user]}, '
+        f'"name": {"null" if name is None else encode(name)}, "kind": {few[kind]}, '
+        f'"livy_version": {few[livy_version]}, '
+        f'"driver_uri": {"null" if driver_uri is None else encode(driver_uri)}, '
+        f'"znode_version": {version}{end}'
     )
 
 
