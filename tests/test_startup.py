@@ -108,3 +108,23 @@ def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(big_env, output
     _, stderr = process.communicate(timeout=RUN_TIMEOUT)
     assert process.returncode == 141
     assert b"error" not in stderr and b"Traceback" not in stderr
+
+
+def test_commands_run_in_process_keep_no_sessions_after_they_return(env):
+    """Only the real process (which ends with os._exit) holds a scan's sessions to its end."""
+    from click.testing import CliRunner
+
+    from zkjanitor.cli import common
+
+    kept = common._kept_until_exit
+    try:
+        common._kept_until_exit = None
+        assert CliRunner().invoke(cli, ["scan", "--format", "json"], env=env).exit_code == 0
+        assert common._kept_until_exit is None
+
+        common.hold_results_until_exit()
+        assert CliRunner().invoke(cli, ["scan", "--format", "json"], env=env).exit_code == 0
+        [result] = common._kept_until_exit
+        assert len(result.reports) == 20
+    finally:
+        common._kept_until_exit = kept

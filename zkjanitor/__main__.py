@@ -4,10 +4,11 @@ A run builds one large set of long-lived, acyclic objects (every session of the
 store) and keeps it to the end. The cyclic garbage collector would traverse it
 again and again (~10% of a scan, and ~10% of the imports before it), so it is
 off from the first line; reference counting still frees everything that is
-not a cycle. Freeing that set object by object when the interpreter shuts down
-would cost another ~5%, so the process ends with ``os._exit`` once stdout and
-stderr are flushed: every file zkjanitor writes (backups, metrics) is closed,
-and fsynced, before its command returns.
+not a cycle. Freeing that set object by object, when the command returns or
+the interpreter shuts down, would cost another ~5%, so commands keep it
+(``cli.common.keep_until_exit``) and the process ends with ``os._exit`` once
+stdout and stderr are flushed: every file zkjanitor writes (backups, metrics)
+is closed, and fsynced, before its command returns.
 """
 
 import gc
@@ -19,10 +20,12 @@ import sys  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
 from zkjanitor.cli import main as run_cli  # noqa: E402
+from zkjanitor.cli.common import hold_results_until_exit  # noqa: E402
 
 
 def main() -> NoReturn:
     """Run the command line, then end the process with its exit status."""
+    hold_results_until_exit()
     try:
         run_cli()
         status: object = 0

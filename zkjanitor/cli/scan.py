@@ -12,6 +12,7 @@ from zkjanitor.advice import review_livy_conf
 from zkjanitor.cli.common import (
     Settings,
     command_examples,
+    keep_until_exit,
     pass_settings,
     progress_bar,
     stdout_console,
@@ -68,6 +69,7 @@ def run_scan(settings: Settings, client) -> ScanResult:
         if source is not None:
             source.close()
     log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
+    keep_until_exit(result)
     return result
 
 
