@@ -91,9 +91,12 @@ def read_inventory(
             raise ZooKeeperUnavailable(
                 f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
             ) from None
-        ids = [session_id_from_name(name) for name in names]
-        session_names = [name for _, name in sorted((i, name) for name, i in zip(names, ids) if i is not None)]
-        others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
+        ids = list(map(session_id_from_name, names))
+        session_ids = [i for i in ids if i is not None]
+        session_ids.sort()
+        others: Tuple[str, ...] = ()
+        if len(session_ids) < len(names):
+            others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
         parents[session_type] = ParentInfo(
             session_type,
             path,
@@ -103,7 +106,7 @@ def read_inventory(
             counter=_read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names else None,
             other_children=others,
         )
-        to_read.append((session_type, path, session_names))
+        to_read.append((session_type, path, list(map(str, session_ids))))  # a session's name is str(id)
 
     total = sum(len(names) for _, _, names in to_read)
     sessions: List[Session] = []
