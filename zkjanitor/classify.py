@@ -6,6 +6,7 @@ answer, the clock and the policy, so every rule can be tested by table.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple, Optional
 
 from zkjanitor.model import (
@@ -34,43 +35,44 @@ class Policy(NamedTuple):
     grace_seconds: float = 600.0
 
 
-def _age_seconds(now_ms: int, since_ms: int) -> float:
-    """Seconds from ``since_ms`` to ``now_ms``, never negative (clocks may be skewed)."""
-    return max(0.0, (now_ms - since_ms) / 1000.0)
+_classification = partial(tuple.__new__, Classification)
+"""``Classification`` from a tuple of its four fields, without its Python-level ``__new__``
+(this runs for every session of a scan)."""
 
 
 def classify(
     session: Session, lookup: Optional[Lookup], now_ms: int, policy: Policy
 ) -> Classification:
-    """The verdict and reason for one session, with its age.
+    """The verdict and reason for one session, with its age in seconds (never negative: clocks may be skewed).
 
     ``lookup`` is None when no application source is configured. The age counts
     from the application's finish time when the source reports one, else from
     the znode's mtime.
     """
-    age_since_modified = _age_seconds(now_ms, session.mtime_ms)
+    age_since_modified = max(0.0, (now_ms - session.mtime_ms) / 1000.0)
     if session.corrupt is not None:
-        return Classification(Verdict.CORRUPT, session.corrupt, age_since_modified)
+        return _classification((Verdict.CORRUPT, session.corrupt, age_since_modified, None))
     if lookup is None:
-        return Classification(Verdict.UNKNOWN, "no-source", age_since_modified)
+        return _classification((Verdict.UNKNOWN, "no-source", age_since_modified, None))
 
-    if lookup.status is LookupStatus.FOUND and lookup.record is not None:
-        state = lookup.record.state.upper()
+    status, record, detail = lookup
+    if status is LookupStatus.NOT_FOUND:
+        if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
+            return _classification((Verdict.LIVE, "within-grace", age_since_modified, None))
+        reason = "app-forgotten" if session.app_id else "never-submitted"
+        return _classification((Verdict.STALE, reason, age_since_modified, None))
+
+    if status is LookupStatus.FOUND and record is not None:
+        state = record.state.upper()
         if state in ACTIVE_APP_STATES:
-            return Classification(Verdict.LIVE, "app-active", age_since_modified)
+            return _classification((Verdict.LIVE, "app-active", age_since_modified, None))
         if state in FINISHED_APP_STATES:
             # YARN reports finishedTime 0 for an app that has not finished.
-            finished_ms = lookup.record.finished_ms or None
-            age = age_since_modified if finished_ms is None else _age_seconds(now_ms, finished_ms)
-            return Classification(Verdict.STALE, "app-finished", age, finished_ms)
-        return Classification(Verdict.UNKNOWN, "unrecognised-app-state", age_since_modified)
-
-    if lookup.status is LookupStatus.NOT_FOUND:
-        if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
-            return Classification(Verdict.LIVE, "within-grace", age_since_modified)
-        reason = "app-forgotten" if session.app_id else "never-submitted"
-        return Classification(Verdict.STALE, reason, age_since_modified)
+            finished_ms = record.finished_ms or None
+            age = age_since_modified if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
+            return _classification((Verdict.STALE, "app-finished", age, finished_ms))
+        return _classification((Verdict.UNKNOWN, "unrecognised-app-state", age_since_modified, None))
 
     # UNKNOWN, or a FOUND answer without its record: the source cannot vouch.
-    reason = lookup.detail if lookup.detail in REASONS[Verdict.UNKNOWN] else "source-error"
-    return Classification(Verdict.UNKNOWN, reason, age_since_modified)
+    reason = detail if detail in REASONS[Verdict.UNKNOWN] else "source-error"
+    return _classification((Verdict.UNKNOWN, reason, age_since_modified, None))
