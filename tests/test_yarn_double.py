@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import time
+from typing import Any, Dict, NamedTuple, Optional, Tuple
+from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from zkjanitor.testing.yarn_double import YarnDouble
 
@@ -15,9 +18,40 @@ TIMEOUT = 2.0
 APPS = "/ws/v1/cluster/apps"
 
 
-def get(rm: YarnDouble, path: str, **kwargs) -> requests.Response:
-    kwargs.setdefault("allow_redirects", False)
-    return requests.get(rm.url + path, timeout=TIMEOUT, **kwargs)
+class Reply(NamedTuple):
+    """What a plain HTTP client sees: status, headers (case-insensitive) and the body as text."""
+
+    status_code: int
+    headers: http.client.HTTPMessage
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def fetch(url: str, *, method: str = "GET", headers: Optional[Dict[str, str]] = None,
+          timeout: float = TIMEOUT) -> Reply:
+    """One request on a new connection; raises socket.timeout or ConnectionError as the socket does."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read().decode("utf-8"))
+    finally:
+        connection.close()
+
+
+def get(rm: YarnDouble, path: str, *, follow_redirects: bool = False, auth: Optional[Tuple[str, str]] = None,
+        headers: Optional[Dict[str, str]] = None) -> Reply:
+    """GET ``path`` from ``rm`` without following redirects (unless asked), with optional basic auth."""
+    headers = dict(headers or {})
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    reply = fetch(rm.url + path, headers=headers)
+    if follow_redirects and reply.status_code in (301, 302, 303, 307, 308):
+        reply = fetch(reply.headers["Location"], headers=headers)
+    return reply
 
 
 def listed_ids(rm: YarnDouble, query: str = "") -> list:
@@ -207,7 +241,7 @@ def test_single_app_found_missing_and_malformed(rm):
 
 
 def test_only_get_is_allowed(rm):
-    assert requests.delete(rm.url + APPS, timeout=TIMEOUT).status_code == 405
+    assert fetch(rm.url + APPS, method="DELETE").status_code == 405
 
 
 # ---------------------------------------------------------------- HA
@@ -225,7 +259,7 @@ def test_standby_serves_cluster_info_but_redirects_the_rest(rm):
         assert response.headers["Location"] == expected
         assert response.text.strip() == f"This is standby RM. The redirect url is: {expected}"
 
-        followed = get(standby, APPS, allow_redirects=True)
+        followed = get(standby, APPS, follow_redirects=True)
         assert followed.status_code == 200 and len(followed.json()["apps"]["app"]) == 1
 
 
@@ -340,8 +374,8 @@ def test_fail_next_injects_failures_then_recovers(rm):
 def test_delay_makes_clients_time_out(rm):
     rm.delay_seconds = 1.0
     started = time.monotonic()
-    with pytest.raises(requests.Timeout):
-        requests.get(rm.url + APPS, timeout=0.2)
+    with pytest.raises(socket.timeout):
+        fetch(rm.url + APPS, timeout=0.2)
     assert time.monotonic() - started < 1.0
 
 
@@ -349,8 +383,8 @@ def test_stopped_rm_refuses_connections_and_can_come_back(rm):
     url = rm.url
     rm.add_app()
     rm.stop()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url + APPS, timeout=TIMEOUT)
+    with pytest.raises(ConnectionError):
+        fetch(url + APPS)
     rm.start()
     assert rm.url == url
     assert len(get(rm, APPS).json()["apps"]["app"]) == 1
@@ -360,8 +394,8 @@ def test_serving_prints_nothing(rm, capfd):
     get(rm, APPS)
     get(rm, f"{APPS}/nonsense")
     rm.delay_seconds = 0.5
-    with pytest.raises(requests.Timeout):
-        requests.get(rm.url + APPS, timeout=0.1)
+    with pytest.raises(socket.timeout):
+        fetch(rm.url + APPS, timeout=0.1)
     time.sleep(0.6)  # let the handler write to the closed connection
     captured = capfd.readouterr()
     assert captured.out == "" and captured.err == ""

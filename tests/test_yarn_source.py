@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import itertools
+import json
+import shutil
+import ssl
+import subprocess
 import sys
+import threading
 import time
+import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,6 +28,7 @@ from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import free_port
 
 APPS = "/ws/v1/cluster/apps"
+INFO = "/ws/v1/cluster/info"
 K8S_APP_ID = "spark-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 FOUND, NOT_FOUND, UNKNOWN = LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.UNKNOWN
 
@@ -379,7 +393,7 @@ def test_basic_auth_and_a_wrong_password():
 
 
 def test_kerberos_without_the_optional_extra_is_a_config_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "requests_gssapi", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "gssapi", None)  # makes the import fail
     with pytest.raises(ConfigError) as caught:
         YarnSource(["http://127.0.0.1:8088"], auth=YarnAuth("kerberos"))
     assert (
@@ -421,3 +435,317 @@ def test_base_url_with_a_trailing_slash(rm, apps):
     with source(rm.url + "/") as yarn:
         assert yarn.urls == [rm.url]
         assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+
+
+def test_query_parameters_are_url_encoded(rm):
+    app_id = rm.add_app(applicationTags="livy-batch-1-aaaaaaaa")["id"]
+    with source(rm.url, auth=YarnAuth("simple", "etl user&x=1")) as yarn:
+        assert yarn.lookup(AppQuery(None, "livy-batch-1-aaaaaaaa")).record.app_id == app_id
+    assert {request.query["user.name"] for request in rm.requests} == {"etl user&x=1"}
+    assert rm.requests[-1].query["applicationTags"] == "livy-batch-1-aaaaaaaa"
+
+
+def test_every_request_asks_for_json(rm, apps):
+    with source(rm.url) as yarn:
+        yarn.lookup_many([AppQuery(apps[0], "t")])
+    assert [request.headers.get("Accept") for request in rm.requests] == ["application/json"] * 2
+
+
+# ---------------------------------------------------------------- Kerberos (SPNEGO), with a stand-in gssapi
+
+
+class FakeGssapi(types.ModuleType):
+    """Just enough of the ``gssapi`` package for SPNEGO's first token; records every context."""
+
+    def __init__(self, failure: Optional[Exception] = None) -> None:
+        super().__init__("gssapi")
+        self.contexts: List[Dict[str, Any]] = []
+        fake = self
+
+        class NameType:
+            hostbased_service = "hostbased_service"
+
+        class Name:
+            def __init__(self, base: str, name_type: str) -> None:
+                self.base, self.name_type = base, name_type
+
+        class OID:
+            @staticmethod
+            def from_int_seq(sequence: str) -> Tuple[str, str]:
+                return ("OID", sequence)
+
+        class SecurityContext:
+            def __init__(self, *, name: Name, usage: str, flags: Any = None, mech: Any = None) -> None:
+                self.number = len(fake.contexts) + 1
+                fake.contexts.append({"name": (name.base, name.name_type), "usage": usage, "mech": mech})
+
+            def step(self, token: Optional[bytes] = None) -> bytes:
+                if failure is not None:
+                    raise failure
+                assert token is None, "the first token is sent without a challenge"
+                return f"spnego-token-{self.number}".encode()
+
+        self.NameType, self.Name, self.OID, self.SecurityContext = NameType, Name, OID, SecurityContext
+
+
+def negotiate(token: bytes) -> str:
+    return "Negotiate " + base64.b64encode(token).decode()
+
+
+def test_kerberos_sends_a_fresh_spnego_token_for_http_at_the_rm_host_with_every_request(monkeypatch, rm, apps):
+    fake = FakeGssapi()
+    monkeypatch.setitem(sys.modules, "gssapi", fake)
+    with source(rm.url, auth=YarnAuth("kerberos")) as yarn:
+        assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+    assert [request.headers.get("Authorization") for request in rm.requests] == [
+        negotiate(b"spnego-token-1"),
+        negotiate(b"spnego-token-2"),
+    ]
+    assert fake.contexts == [
+        {"name": ("HTTP@127.0.0.1", "hostbased_service"), "usage": "initiate", "mech": ("OID", "1.3.6.1.5.5.2")}
+    ] * 2
+
+
+def test_kerberos_without_a_ticket_is_refused_with_the_kinit_hint(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "gssapi", FakeGssapi(RuntimeError("No Kerberos credentials available")))
+    with YarnDouble(basic_auth=("admin", "pw")) as rm:  # any scheme that answers 401 without credentials
+        with source(rm.url, auth=YarnAuth("kerberos")) as yarn, pytest.raises(SourceUnavailable) as caught:
+            yarn.lookup_many([AppQuery("application_1_0001", "t")])
+        assert "Authorization" not in rm.requests[0].headers
+    assert str(caught.value) == (
+        f"YARN refused the credentials (HTTP 401) at {rm.url}: check your Kerberos ticket (kinit)"
+    )
+    assert "No Kerberos credentials available" in caplog.text
+
+
+# ---------------------------------------------------------------- HTTP: imports, keep-alive, TLS, gzip, gateways
+
+IMPORTS_OF_THE_YARN_SOURCE = """
+import sys
+from zkjanitor.sources.yarn import YarnSource
+YarnSource(["http://127.0.0.1:8088"])
+print(" ".join(name for name in ("requests", "urllib3", "charset_normalizer", "idna", "certifi", "ssl",
+                                 "http.client", "gssapi") if name in sys.modules))
+"""
+
+
+def test_the_yarn_source_imports_no_http_library_and_no_ssl_until_it_is_used():
+    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_THE_YARN_SOURCE], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_the_first_request_imports_the_standard_library_only():
+    script = f"""
+import sys
+from zkjanitor.errors import SourceUnavailable
+from zkjanitor.sources.yarn import YarnSource
+try:
+    YarnSource(["{closed_url()}"], retries=0, timeout=2).find_active()
+except SourceUnavailable:
+    pass
+print(" ".join(name for name in ("requests", "urllib3", "charset_normalizer", "http.client") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["http.client"]
+
+
+TINY_APP = {"id": "application_1_0001", "state": "RUNNING", "finalStatus": "UNDEFINED",
+            "applicationTags": "livy-batch-1-aaaaaaaa", "startedTime": 1_000, "finishedTime": 0}
+TINY_APP_PATH = f"{APPS}/{TINY_APP['id']}"
+
+
+class TinyRm(ThreadingHTTPServer):
+    """An ACTIVE RM with one app on 127.0.0.1, speaking HTTP/1.1 with keep-alive (the YARN double speaks 1.0).
+
+    Optionally over TLS (``tls``: the server's context), under a gateway's path
+    ``prefix``, gzip-compressing its answers, or closing every connection after
+    one answer without saying so (``drop_idle``, as an RM's or a proxy's idle
+    timeout does). ``seen`` lists (connection number, path, headers).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, *, tls: Optional[ssl.SSLContext] = None, prefix: str = "", compress: bool = False,
+                 drop_idle: bool = False) -> None:
+        super().__init__(("127.0.0.1", 0), TinyRmHandler)
+        self.tls, self.prefix, self.compress, self.drop_idle = tls, prefix, compress, drop_idle
+        self.seen: List[Tuple[int, str, Dict[str, str]]] = []
+        self.connection_numbers = itertools.count(1)
+        self.open_connections = 0
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}{self.prefix}"
+
+    def __enter__(self) -> "TinyRm":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self.thread.join(timeout=5)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(5)
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return  # the client did not trust the certificate
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up are part of the tests."""
+
+    def wait_until_all_connections_are_closed(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.open_connections:
+            assert time.monotonic() < deadline, f"{self.open_connections} connections still open"
+            time.sleep(0.01)
+
+
+class TinyRmHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: TinyRm
+
+    def setup(self) -> None:
+        super().setup()
+        self.number = next(self.server.connection_numbers)
+        with self.server.lock:
+            self.server.open_connections += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.lock:
+                self.server.open_connections -= 1
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent."""
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        self.server.seen.append((self.number, path, dict(self.headers.items())))
+        answers = {
+            INFO: {"clusterInfo": {"haState": "ACTIVE"}},
+            APPS: {"apps": {"app": [TINY_APP]}},
+            TINY_APP_PATH: {"app": TINY_APP},
+        }
+        body = answers.get(path[len(self.server.prefix):]) if path.startswith(self.server.prefix) else None
+        payload = json.dumps(body).encode() if body is not None else b"Not Found"
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/json" if body is not None else "text/plain")
+        if self.server.compress and "gzip" in self.headers.get("Accept-Encoding", ""):
+            payload = gzip.compress(payload)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        if self.server.drop_idle:
+            self.close_connection = True  # without "Connection: close": the client finds out when it reuses it
+
+
+def listing_finds_the_app(yarn: YarnSource) -> bool:
+    return yarn.lookup_many([AppQuery(TINY_APP["id"], "t")])[0].status is FOUND
+
+
+def test_one_kept_alive_connection_per_rm_closed_by_close():
+    with TinyRm() as rm:
+        with source(rm.url) as yarn:
+            assert listing_finds_the_app(yarn)
+            assert yarn.lookup(AppQuery(TINY_APP["id"], "t")).status is FOUND
+        assert [(number, path) for number, path, _ in rm.seen] == [(1, INFO), (1, APPS), (1, TINY_APP_PATH)]
+        rm.wait_until_all_connections_are_closed()
+
+
+def test_a_kept_alive_connection_the_rm_closed_is_reopened_without_failing_or_retrying():
+    with TinyRm(drop_idle=True) as rm, source(rm.url, retries=0) as yarn:
+        assert listing_finds_the_app(yarn)
+        time.sleep(0.1)  # the RM has certainly closed its end by now
+        assert yarn.lookup(AppQuery(TINY_APP["id"], "t")).status is FOUND
+        assert [(number, path) for number, path, _ in rm.seen] == [(1, INFO), (2, APPS), (3, TINY_APP_PATH)]
+        assert yarn.requests_made == 3
+
+
+def test_a_gateway_path_prefix_and_gzip_answers(rm):
+    with TinyRm(prefix="/gateway/yarn", compress=True) as tiny, source(tiny.url + "/") as yarn:
+        assert yarn.urls == [tiny.url]
+        assert listing_finds_the_app(yarn)
+    assert [path for _, path, _ in tiny.seen] == ["/gateway/yarn" + INFO, "/gateway/yarn" + APPS]
+    assert {headers["Accept-Encoding"] for _, _, headers in tiny.seen} == {"gzip"}
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> Tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "rm.pem", folder / "rm.key"
+    done = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"openssl could not make a self-signed certificate: {done.stderr.strip()[-300:]}")
+    return cert, key
+
+
+@pytest.fixture
+def tls_rm(certificate):
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    with TinyRm(tls=context) as rm:
+        yield rm
+
+
+def test_https_with_a_certificate_nobody_trusts_is_a_tls_error(tls_rm):
+    with source(tls_rm.url, retries=0) as yarn, pytest.raises(SourceUnavailable) as caught:
+        yarn.lookup_many([AppQuery(TINY_APP["id"], "t")])
+    assert str(caught.value) == (
+        f"no active YARN ResourceManager: {tls_rm.url} (TLS error: check the certificate); check --yarn"
+    )
+    assert tls_rm.seen == []
+
+
+def test_https_trusting_the_rms_certificate_file_or_verifying_nothing(tls_rm, certificate):
+    cert, _ = certificate
+    with source(tls_rm.url, verify=str(cert)) as yarn:
+        assert listing_finds_the_app(yarn)
+    with source(tls_rm.url, verify=False) as yarn:
+        assert listing_finds_the_app(yarn)
+    assert [path for _, path, _ in tls_rm.seen] == [INFO, APPS] * 2
+
+
+def test_https_checks_the_host_name_in_the_certificate(tls_rm, certificate):
+    cert, _ = certificate
+    by_name = tls_rm.url.replace("127.0.0.1", "localhost")  # the certificate names 127.0.0.1 only
+    with source(by_name, verify=str(cert), retries=0) as yarn, pytest.raises(SourceUnavailable) as caught:
+        yarn.find_active()
+    assert "TLS error: check the certificate" in str(caught.value)
+
+
+def test_an_unusable_ca_file_is_a_config_error(tmp_path):
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ConfigError, match="cannot use the YARN CA file"):
+        YarnSource(["https://127.0.0.1:8090"], verify=str(missing))
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match="cannot use the YARN CA file"):
+        YarnSource(["https://127.0.0.1:8090"], verify=str(not_pem))

@@ -4,8 +4,8 @@ Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
 
 * with RM HA every RM's ``/ws/v1/cluster/info`` says whether it is ACTIVE; a
   standby answers every other request with HTTP 307. Redirects are never
-  followed (``requests`` drops ``Authorization`` on cross-host redirects);
-  the active RM is found by probing.
+  followed (credentials must not travel to a host nobody configured); the
+  active RM is found by probing.
 * ``GET /ws/v1/cluster/apps`` lists everything the RM remembers in ONE request;
   an empty list is ``{"apps": null}``. Older Hadoop ignores the ``deSelects``
   parameter it does not know, so sending it is safe.
@@ -17,14 +17,18 @@ Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import os
 import re
 import socket
-import ssl
+import sys
 import threading
 import time
 from concurrent.futures import Future
 from typing import (
+    TYPE_CHECKING,
     Any,
     Dict,
     Iterator,
@@ -37,15 +41,17 @@ from typing import (
     Tuple,
     Union,
 )
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-import requests
-import urllib3.exceptions
-
+from zkjanitor import __version__
 from zkjanitor.errors import ConfigError, SourceUnavailable
 from zkjanitor.model import AppRecord, Lookup, LookupStatus
 from zkjanitor.redact import redact_url_credentials
 from zkjanitor.sources.base import AppQuery, AppStateSource
+
+if TYPE_CHECKING:  # imported when the first request is made: http.client imports ssl, which costs
+    import ssl  # start-up time that a run answered without YARN never needs back
+    from http.client import HTTPConnection
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,11 @@ RETRY_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 2.0
 YARN_APP_ID = re.compile(r"application_[0-9]+_[0-9]+")
 KERBEROS_MISSING = "Kerberos needs the optional extra: pip install 'zkjanitor[kerberos]'"
+SPNEGO_MECHANISM = "1.3.6.1.5.5.2"
+"""The OID requests-gssapi asked for: a SPNEGO token, which gateways in front of an RM expect too."""
+USER_AGENT = f"zkjanitor/{__version__}"
+UNRESERVED_IN_PATHS = "/%!$&'()*+,;=:@~"
+"""Characters of a base URL's path prefix sent as they are (the rest is percent-encoded)."""
 
 NOT_A_YARN_APP = Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app")
 NOTHING_TO_ASK = Lookup(LookupStatus.UNKNOWN, detail="source-error")
@@ -124,27 +135,97 @@ def validate_urls(urls: Sequence[str]) -> List[str]:
     return validated
 
 
-def _http_auth(auth: YarnAuth) -> Optional[requests.auth.AuthBase]:
-    """The ``requests`` auth handler for ``auth``; validates it first."""
+def _basic_authorization(auth: YarnAuth) -> Optional[str]:
+    """Checks ``auth``; the ``Authorization`` header of HTTP basic auth, else None."""
     if auth.kind not in AUTH_KINDS:
         raise ConfigError(f"unknown YARN auth {auth.kind!r}: use one of {', '.join(AUTH_KINDS)}")
     if auth.kind in ("simple", "basic") and not auth.user:
         raise ConfigError(f"YARN auth {auth.kind} needs a user: pass --yarn-user")
-    if auth.kind == "basic":
-        if auth.password is None:
-            raise ConfigError("YARN basic auth needs a password: set $ZKJANITOR_YARN_PASSWORD")
-        return requests.auth.HTTPBasicAuth(auth.user or "", auth.password)
-    if auth.kind == "kerberos":
-        try:
-            import requests_gssapi
-        except ImportError:
-            raise ConfigError(KERBEROS_MISSING) from None
-        return requests_gssapi.HTTPSPNEGOAuth()
-    return None
+    if auth.kind != "basic":
+        return None
+    if auth.password is None:
+        raise ConfigError("YARN basic auth needs a password: set $ZKJANITOR_YARN_PASSWORD")
+    credentials = f"{auth.user}:{auth.password}"
+    try:  # Latin-1 where it can be, as requests sent it; UTF-8 (RFC 7617) for the rest
+        raw = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _gssapi_module() -> Any:
+    """The ``gssapi`` package SPNEGO needs; ConfigError when the optional extra is missing."""
+    try:
+        import gssapi
+    except ImportError:
+        raise ConfigError(KERBEROS_MISSING) from None
+    return gssapi
+
+
+def _tls_context(verify: Union[bool, str]) -> "ssl.SSLContext":
+    """How to check an https RM: the system's CAs (True), nothing (False), or the CA file or directory ``verify``."""
+    import ssl
+
+    if isinstance(verify, str) and verify:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Endpoint(NamedTuple):
+    """Where one RM base URL's requests go."""
+
+    https: bool
+    host: str
+    port: Optional[int]
+    prefix: str
+    """The base URL's path (a gateway's ``/yarn``), percent-encoded, without a trailing slash."""
+
+
+def _endpoint(base: str) -> _Endpoint:
+    parts = urlsplit(base)
+    return _Endpoint(
+        parts.scheme == "https",
+        parts.hostname or "",
+        parts.port,
+        quote(parts.path.rstrip("/"), safe=UNRESERVED_IN_PATHS),
+    )
+
+
+class _Reply(NamedTuple):
+    """An RM's answer: the HTTP status and the (decompressed) body."""
+
+    status_code: int
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON (or not UTF-8/16/32)."""
+        return json.loads(self.body)
+
+
+class _UndecodableBody(Exception):
+    """A gzip body that does not decompress."""
+
+
+def _decoded(body: bytes, content_encoding: Optional[str]) -> bytes:
+    """``body`` without the gzip encoding the request allowed (``Accept-Encoding: gzip``)."""
+    if (content_encoding or "").strip().lower() not in ("gzip", "x-gzip"):
+        return body
+    import zlib
+
+    try:
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    except zlib.error:
+        raise _UndecodableBody("a gzip body that does not decompress") from None
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions it wraps (urllib3 nests them), each once."""
+    """``exc`` and the exceptions it wraps or was raised while handling, each once."""
     seen: Set[int] = set()
     pending = [exc]
     while pending and len(seen) < 32:
@@ -162,23 +243,29 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(item for item in linked if isinstance(item, BaseException))
 
 
-def _connection_problem(exc: requests.RequestException) -> str:
-    """A few words on why a connection failed, without URLs or credentials."""
+def _connection_problem(exc: BaseException) -> str:
+    """A few words on why a request failed, without URLs or credentials."""
+    from http.client import HTTPException
+
     causes = list(_causes(exc))
-    # Most specific first: urllib3's NewConnectionError is also a TimeoutError.
+    ssl = sys.modules.get("ssl")  # not imported: no TLS was tried
+    tls_errors = (ssl.SSLError,) if ssl is not None else ()
+    # Most specific first (ssl.SSLError is also an OSError).
     for kinds, problem in (
         ((ConnectionRefusedError,), "connection refused"),
-        ((ConnectionResetError,), "connection reset"),
+        ((ConnectionResetError, ConnectionAbortedError, BrokenPipeError), "connection reset"),
         ((socket.gaierror,), "host not found"),
-        ((ssl.SSLError,), "TLS error: check the certificate"),
-        ((socket.timeout, urllib3.exceptions.TimeoutError), "timed out"),
+        (tls_errors, "TLS error: check the certificate"),
+        ((socket.timeout,), "timed out"),
     ):
         if any(isinstance(cause, kinds) for cause in causes):
             return problem
+    if isinstance(exc, HTTPException):
+        return f"bad HTTP reply ({type(exc).__name__})"
     return f"cannot connect ({type(exc).__name__})"
 
 
-def _remote_message(response: requests.Response) -> str:
+def _remote_message(response: _Reply) -> str:
     """The RM's ``RemoteException`` message, if the body carries one."""
     try:
         body = response.json()
@@ -188,7 +275,7 @@ def _remote_message(response: requests.Response) -> str:
     return str(message).splitlines()[0][:200] if message else ""
 
 
-def _is_not_found_exception(response: requests.Response) -> bool:
+def _is_not_found_exception(response: _Reply) -> bool:
     """A 404 the RM itself produced for an unknown app (not a 404 from a wrong URL)."""
     try:
         return response.json()["RemoteException"]["exception"] == "NotFoundException"
@@ -299,9 +386,16 @@ class YarnSource(AppStateSource):
     """Asks a YARN ResourceManager (or an HA set of them) about Livy's applications.
 
     ``urls`` are RM base URLs (several = HA; the active one is found by probing
-    ``/ws/v1/cluster/info``). Every HTTP request has ``timeout`` seconds and up
-    to ``retries`` retries on connection errors, timeouts and 5xx. ``verify``
-    is passed to ``requests`` (False, or a CA bundle path, for https).
+    ``/ws/v1/cluster/info``). Every HTTP request has ``timeout`` seconds (to
+    connect, and for each read) and up to ``retries`` retries on connection
+    errors, timeouts and 5xx. ``verify`` is how an https RM's certificate is
+    checked: True against the system's CA store, False not at all, a path
+    against the CAs in that PEM file (or ``c_rehash`` directory).
+
+    Requests go straight to the RM (environment proxy variables are not used)
+    over one kept-alive connection per RM, opened at the first request. A
+    source is used by one thread at a time (:meth:`prefetch`'s thread, then
+    the caller's).
     """
 
     name = "yarn"
@@ -324,11 +418,25 @@ class YarnSource(AppStateSource):
         self.timeout = timeout
         self.retries = retries
         self.requests_made = 0
-        self._session = requests.Session()
-        self._session.auth = _http_auth(auth)
-        self._session.verify = verify
-        self._session.headers["Accept"] = "application/json"
+        self._endpoints = {base: _endpoint(base) for base in self.urls}
+        self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
+        basic = _basic_authorization(auth)
+        if basic is not None:
+            self._headers["Authorization"] = basic
+        self._gssapi = _gssapi_module() if auth.kind == "kerberos" else None
+        self._kerberos_failed = False
         self._auth_params = {"user.name": auth.user or ""} if auth.kind == "simple" else {}
+        self._verify = verify
+        self._tls: Optional["ssl.SSLContext"] = None
+        self._connections: Dict[str, "HTTPConnection"] = {}
+        if any(endpoint.https for endpoint in self._endpoints.values()):
+            if isinstance(verify, str) and verify:
+                try:  # a CA file that cannot be used is a usage error, found before any request
+                    self._tls = _tls_context(verify)
+                except (OSError, ValueError) as exc:
+                    raise ConfigError(f"cannot use the YARN CA file {verify!r}: {exc}") from None
+            elif not verify:
+                log.warning("the YARN ResourceManager's TLS certificate will not be checked")
         self._active: Optional[str] = None
         self._prefetched: Optional["Future[_AppIndex]"] = None
 
@@ -377,8 +485,10 @@ class YarnSource(AppStateSource):
         self._prefetched = future
 
     def close(self) -> None:
-        """Close the HTTP connections."""
-        self._session.close()
+        """Close the HTTP connections (a later request opens a new one)."""
+        connections, self._connections = self._connections, {}
+        for connection in connections.values():
+            connection.close()
 
     # ------------------------------------------------------------------ queries
 
@@ -436,9 +546,7 @@ class YarnSource(AppStateSource):
 
     # ------------------------------------------------------------------ HA
 
-    def _get_from_active(
-        self, path: str, params: Mapping[str, str]
-    ) -> Tuple[str, requests.Response]:
+    def _get_from_active(self, path: str, params: Mapping[str, str]) -> Tuple[str, _Reply]:
         """GET ``path`` from the active RM; if it fails or turns standby, re-probe once."""
         failure = ""
         for attempt in range(2):
@@ -493,29 +601,32 @@ class YarnSource(AppStateSource):
 
     # ------------------------------------------------------------------ HTTP
 
-    def _get(self, base: str, path: str, params: Mapping[str, str]) -> requests.Response:
+    def _get(self, base: str, path: str, params: Mapping[str, str]) -> _Reply:
         """One GET, retried on connection errors, timeouts and 5xx; redirects are not followed.
 
         Raises _RmFailure when retries run out, SourceUnavailable on HTTP 401/403.
         """
+        from http.client import HTTPException
+
+        query = urlencode({**self._auth_params, **params})
+        target = self._endpoints[base].prefix + path + (f"?{query}" if query else "")
         problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(MAX_BACKOFF_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))
             self.requests_made += 1
             try:
-                response = self._session.get(
-                    base + path,
-                    params={**self._auth_params, **params},
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-            except requests.Timeout:
+                response = self._exchange(base, target)
+            except socket.timeout:
                 problem = f"timed out after {self.timeout:g}s"
                 continue
-            except requests.RequestException as exc:
+            except _UndecodableBody as exc:
+                problem = str(exc)
+                continue
+            except (OSError, HTTPException, UnicodeError) as exc:
                 problem = _connection_problem(exc)
                 continue
+            log.debug("GET %s%s: HTTP %d", base, path, response.status_code)
             if response.status_code in (401, 403):
                 raise SourceUnavailable(self._refused_message(base, response.status_code))
             if response.status_code < 500:
@@ -523,6 +634,83 @@ class YarnSource(AppStateSource):
             problem = f"HTTP {response.status_code}"
         attempts = self.retries + 1
         raise _RmFailure(problem if attempts == 1 else f"{problem}, {attempts} attempts")
+
+    def _exchange(self, base: str, target: str) -> _Reply:
+        """GET ``target`` over ``base``'s kept-alive connection, opening one if there is none.
+
+        A kept-alive connection the RM (or a proxy) closed while it was idle is
+        found when it is used again; the request is then sent once more on a new
+        connection, which is not a retry. Any other failure closes the
+        connection and raises.
+        """
+        from http.client import RemoteDisconnected
+
+        while True:
+            connection = self._connections.get(base)
+            reused = connection is not None and connection.sock is not None
+            if connection is None:
+                connection = self._connections[base] = self._connect(base)
+            try:
+                connection.request("GET", target, headers=self._request_headers(base))
+                response = connection.getresponse()
+                body = response.read()
+            except (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                self._drop(base)
+                if not reused:
+                    raise
+                log.debug("YARN ResourceManager %s closed an idle connection; reconnecting", base)
+                continue
+            except BaseException:
+                self._drop(base)
+                raise
+            return _Reply(response.status, _decoded(body, response.getheader("Content-Encoding")))
+
+    def _connect(self, base: str) -> "HTTPConnection":
+        """A connection to ``base``'s host (opened by its first request)."""
+        import http.client
+
+        endpoint = self._endpoints[base]
+        if not endpoint.https:
+            return http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=self.timeout)
+        if self._tls is None:
+            self._tls = _tls_context(self._verify)
+        return http.client.HTTPSConnection(endpoint.host, endpoint.port, timeout=self.timeout, context=self._tls)
+
+    def _drop(self, base: str) -> None:
+        connection = self._connections.pop(base, None)
+        if connection is not None:
+            connection.close()
+
+    def _request_headers(self, base: str) -> Dict[str, str]:
+        """The headers of one request: with Kerberos, a new SPNEGO token every time."""
+        if self._gssapi is None:
+            return self._headers
+        token = self._spnego_token(self._endpoints[base].host)
+        if token is None:
+            return self._headers
+        return {**self._headers, "Authorization": "Negotiate " + base64.b64encode(token).decode("ascii")}
+
+    def _spnego_token(self, host: str) -> Optional[bytes]:
+        """The first SPNEGO token for ``HTTP@host``, sent without waiting for a 401 challenge.
+
+        None when there is no usable ticket: the request then goes without it,
+        and the RM's 401 says to check the ticket.
+        """
+        gssapi = self._gssapi
+        try:
+            context = gssapi.SecurityContext(
+                name=gssapi.Name(f"HTTP@{host}", gssapi.NameType.hostbased_service),
+                usage="initiate",
+                flags=[],
+                mech=gssapi.OID.from_int_seq(SPNEGO_MECHANISM),
+            )
+            return bytes(context.step())
+        except Exception as exc:  # gssapi.exceptions.GSSError, or a broken Kerberos set-up
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            level = logging.DEBUG if self._kerberos_failed else logging.WARNING
+            self._kerberos_failed = True
+            log.log(level, "no Kerberos token for HTTP@%s (%s): %s", host, type(exc).__name__, first_line)
+            return None
 
     def _refused_message(self, base: str, status: int) -> str:
         """One actionable line for HTTP 401/403, naming the option to fix."""
