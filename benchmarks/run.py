@@ -448,7 +448,7 @@ def describe_environment(load_start: Tuple[float, float, float], results: Sequen
         [
             f"zkjanitor {zkjanitor.__version__}",
             f"Python {platform.python_version()}",
-            *(f"{name} {metadata.version(name)}" for name in ("kazoo", "click", "rich", "requests")),
+            *(f"{name} {metadata.version(name)}" for name in ("kazoo", "click", "rich")),
             f"ZooKeeper {'/'.join(zookeeper)} (server and zkCli.sh)",
             _first_line(["java", "-version"]),
         ]
