@@ -106,7 +106,8 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
         add_store_metrics(metrics, result, summary)
     warnings = scan_warnings(settings, result)
     wanted = shown_verdicts(show, settings.output_format)
-    shown = [r for r in result.reports if r.verdict in wanted]  # in (type, id) order, as read
+    # In (type, id) order, as read; every report (no pass over them) when every verdict is shown.
+    shown = result.reports if len(wanted) == len(Verdict) else [r for r in result.reports if r.verdict in wanted]
     for message in warnings:
         warn(message)
     if settings.output_format == "json":
