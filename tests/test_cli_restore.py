@@ -246,6 +246,7 @@ def test_help_leaves_out_the_session_options_restore_ignores_but_still_accepts_t
     assert "--zk " in shown and "--metrics-file" in shown
     for ignored in ("--yarn", "--yarn-auth", "--yarn-user", "--type", "--grace", "--read-method"):
         assert ignored not in shown
+    assert "YARN" not in shown  # restore never asks it: not even --timeout mentions it
     # The contract has every command accept the shared options: they parse, and change nothing.
     result = run_cli(["restore", str(tmp_path / "missing.jsonl"), "--yarn", "http://127.0.0.1:1", "--type", "batch",
                       "--grace", "1m", "--read-method", "pipelined", "--yarn-auth", "simple", "--yarn-user", "u"])

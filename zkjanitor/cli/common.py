@@ -128,7 +128,9 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
         click.option("--grace", hidden=hide_session_options, type=DURATION, default="10m", show_default=True,
                      help="Sessions younger than this are never stale (Livy waits up to 120s for YARN)."),
         click.option("--timeout", type=click.FloatRange(min=0.5, max=600), default=10.0, show_default=True,
-                     metavar="SECONDS", help="Connect/request timeout for ZooKeeper and YARN."),
+                     metavar="SECONDS",
+                     help=("Connect/request timeout for ZooKeeper." if hide_session_options
+                           else "Connect/request timeout for ZooKeeper and YARN.")),
         click.option("--read-method", hidden=hide_session_options,
                      type=click.Choice(["auto", "multiread", "pipelined"]), default="auto",
                      envvar="ZKJANITOR_READ_METHOD", show_default=True,
