@@ -59,7 +59,7 @@ def classify_inventory(
         except SourceUnavailable as exc:
             source_error = str(exc)
             answers = [UNREACHABLE] * len(queries)
-        if len(answers) == len(sessions):
+        if len(queries) == len(sessions):
             lookups = answers
         else:  # corrupt sessions were not asked about
             remaining = iter(answers)
