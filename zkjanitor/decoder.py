@@ -56,6 +56,7 @@ _FIELD_TYPES = {
     SessionType.BATCH: _BATCH_FIELD_TYPES,
     SessionType.INTERACTIVE: _INTERACTIVE_FIELD_TYPES,
 }
+
 OLDEST_LIVY_VERSION = "0.3-0.5"
 _LIVY_VERSION_MARKERS: Dict[SessionType, Tuple[Tuple[str, str], ...]] = {
     SessionType.INTERACTIVE: (
@@ -166,6 +167,7 @@ def decode_session(session_type: SessionType, znode: Znode, session_id: Optional
     The id is the znode name, which callers have accepted with
     ``session_id_from_name`` (a ValueError otherwise: that is a caller bug, not
     bad data); a caller that kept the id it parsed passes it as ``session_id``.
+    Null data (as kazoo returns it) is treated as empty.
     """
     path, data, version, ctime_ms, mtime_ms = znode
     if session_id is None:
