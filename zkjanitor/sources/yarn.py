@@ -234,13 +234,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        linked = [
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *current.args,
-        ]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
+        pending.extend(item for item in (current.__cause__, current.__context__) if item is not None)
 
 
 def _connection_problem(exc: BaseException) -> str:
