@@ -184,7 +184,6 @@ def cli(config: Optional[Path]) -> None:
     """
 
 
-
 def main() -> None:
     """Run the command line (``zkjanitor/__main__.py`` is the process's entry point)."""
     cli(prog_name="zkjanitor")
