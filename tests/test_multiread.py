@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -35,6 +36,7 @@ def test_reads_match_plain_get_byte_for_byte(zk_client, parent):
         ("changed", b"v0"),
     ]
     create_children(zk_client, parent, children)
+    time.sleep(0.01)  # the sets' mtime then differs from ctime (both in milliseconds)
     zk_client.set(f"{parent}/changed", b"v1")
     zk_client.set(f"{parent}/changed", b"v2")
     paths = [f"{parent}/{name}" for name, _ in children]
