@@ -21,7 +21,8 @@ from zkjanitor.model import (
 NOW_MS = 1_750_000_000_000
 HOUR_MS = 3_600_000
 CREATED_MS = NOW_MS - 48 * HOUR_MS
-MODIFIED_MS = NOW_MS - 24 * HOUR_MS  # age 86400 s when counted from mtime
+MODIFIED_MS = NOW_MS - 24 * HOUR_MS  # mtime, which ages nothing: Livy rewrites recovered sessions
+AGE_SINCE_CREATED = 172800.0  # 48 h, from ctime
 FINISHED_MS = NOW_MS - 2 * HOUR_MS  # age 7200 s when counted from the finish time
 POLICY = Policy()
 
@@ -48,32 +49,32 @@ NOT_FOUND = Lookup(LookupStatus.NOT_FOUND)
 CASES = [
     # (label, session, lookup, expected verdict, reason, age_seconds, finished_ms)
     ("corrupt wins over any answer", _session(corrupt="bad-json"), _found("FINISHED", FINISHED_MS),
-     Verdict.CORRUPT, "bad-json", 86400.0, None),
+     Verdict.CORRUPT, "bad-json", AGE_SINCE_CREATED, None),
     ("corrupt without a source", _session(app_id=None, corrupt="empty"), None,
-     Verdict.CORRUPT, "empty", 86400.0, None),
-    ("no source configured", _session(), None, Verdict.UNKNOWN, "no-source", 86400.0, None),
+     Verdict.CORRUPT, "empty", AGE_SINCE_CREATED, None),
+    ("no source configured", _session(), None, Verdict.UNKNOWN, "no-source", AGE_SINCE_CREATED, None),
     ("source unreachable", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-unreachable"),
-     Verdict.UNKNOWN, "source-unreachable", 86400.0, None),
+     Verdict.UNKNOWN, "source-unreachable", AGE_SINCE_CREATED, None),
     ("source error", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-error"),
-     Verdict.UNKNOWN, "source-error", 86400.0, None),
+     Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
     ("kubernetes app id", _session(app_id="spark-3f9c2a1b8e4d4a3f9b0e6a2c7d4e5f91"),
      Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app"),
-     Verdict.UNKNOWN, "not-a-yarn-app", 86400.0, None),
+     Verdict.UNKNOWN, "not-a-yarn-app", AGE_SINCE_CREATED, None),
     ("detail outside the vocabulary", _session(),
      Lookup(LookupStatus.UNKNOWN, detail="HTTP 500: Internal Server Error"),
-     Verdict.UNKNOWN, "source-error", 86400.0, None),
+     Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
     ("detail of another verdict", _session(), Lookup(LookupStatus.UNKNOWN, detail="app-finished"),
-     Verdict.UNKNOWN, "source-error", 86400.0, None),
+     Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
     ("no detail", _session(), Lookup(LookupStatus.UNKNOWN), Verdict.UNKNOWN, "source-error",
-     86400.0, None),
+     AGE_SINCE_CREATED, None),
     ("found without a record", _session(), Lookup(LookupStatus.FOUND), Verdict.UNKNOWN,
-     "source-error", 86400.0, None),
-    ("NEW", _session(), _found("NEW"), Verdict.LIVE, "app-active", 86400.0, None),
-    ("NEW_SAVING", _session(), _found("NEW_SAVING"), Verdict.LIVE, "app-active", 86400.0, None),
-    ("SUBMITTED", _session(), _found("SUBMITTED"), Verdict.LIVE, "app-active", 86400.0, None),
-    ("ACCEPTED", _session(), _found("ACCEPTED"), Verdict.LIVE, "app-active", 86400.0, None),
-    ("RUNNING", _session(), _found("RUNNING"), Verdict.LIVE, "app-active", 86400.0, None),
-    ("running, lower case", _session(), _found("running"), Verdict.LIVE, "app-active", 86400.0,
+     "source-error", AGE_SINCE_CREATED, None),
+    ("NEW", _session(), _found("NEW"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("NEW_SAVING", _session(), _found("NEW_SAVING"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("SUBMITTED", _session(), _found("SUBMITTED"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("ACCEPTED", _session(), _found("ACCEPTED"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("RUNNING", _session(), _found("RUNNING"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("running, lower case", _session(), _found("running"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED,
      None),
     ("FINISHED", _session(), _found("FINISHED", FINISHED_MS), Verdict.STALE, "app-finished",
      7200.0, FINISHED_MS),
@@ -83,21 +84,27 @@ CASES = [
      7200.0, FINISHED_MS),
     ("killed, mixed case", _session(), _found("Killed", FINISHED_MS), Verdict.STALE,
      "app-finished", 7200.0, FINISHED_MS),
-    ("finished, time unknown: age from mtime", _session(), _found("FINISHED"), Verdict.STALE,
-     "app-finished", 86400.0, None),
-    ("finished, YARN's 0 finish time: age from mtime", _session(), _found("FINISHED", 0),
-     Verdict.STALE, "app-finished", 86400.0, None),
+    ("finished, time unknown: age from ctime", _session(), _found("FINISHED"), Verdict.STALE,
+     "app-finished", AGE_SINCE_CREATED, None),
+    ("finished, YARN's 0 finish time: age from ctime", _session(), _found("FINISHED", 0),
+     Verdict.STALE, "app-finished", AGE_SINCE_CREATED, None),
     ("unrecognised state", _session(), _found("SUSPENDED"), Verdict.UNKNOWN,
-     "unrecognised-app-state", 86400.0, None),
-    ("empty state", _session(), _found(""), Verdict.UNKNOWN, "unrecognised-app-state", 86400.0,
+     "unrecognised-app-state", AGE_SINCE_CREATED, None),
+    ("empty state", _session(), _found(""), Verdict.UNKNOWN, "unrecognised-app-state", AGE_SINCE_CREATED,
      None),
-    ("gone from the RM", _session(), NOT_FOUND, Verdict.STALE, "app-forgotten", 86400.0, None),
+    ("gone from the RM", _session(), NOT_FOUND, Verdict.STALE, "app-forgotten", AGE_SINCE_CREATED, None),
     ("never got an app id", _session(app_id=None), NOT_FOUND, Verdict.STALE, "never-submitted",
-     86400.0, None),
-    ("empty app id", _session(app_id=""), NOT_FOUND, Verdict.STALE, "never-submitted", 86400.0,
+     AGE_SINCE_CREATED, None),
+    ("empty app id", _session(app_id=""), NOT_FOUND, Verdict.STALE, "never-submitted", AGE_SINCE_CREATED,
      None),
     ("young, not found yet", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
      NOT_FOUND, Verdict.LIVE, "within-grace", 60.0, None),
+    ("not found by an RM that cannot vouch", _session(), Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch"),
+     Verdict.UNKNOWN, "rm-cannot-vouch", AGE_SINCE_CREATED, None),
+    ("not found, newer than the RM", _session(), Lookup(LookupStatus.UNKNOWN, detail="app-newer-than-rm"),
+     Verdict.UNKNOWN, "app-newer-than-rm", AGE_SINCE_CREATED, None),
+    ("young, not found by an RM that cannot vouch", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
+     Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch"), Verdict.LIVE, "within-grace", 60.0, None),
     ("young, no app id yet", _session(app_id=None, ctime_ms=NOW_MS, mtime_ms=NOW_MS), NOT_FOUND,
      Verdict.LIVE, "within-grace", 0.0, None),
 ]
@@ -166,3 +173,11 @@ def test_age_from_finish_time_even_when_the_znode_changed_later():
     session = _session(mtime_ms=NOW_MS - 1_000)
     result = classify(session, _found("FINISHED", FINISHED_MS), NOW_MS, POLICY)
     assert result.age_seconds == 7200.0
+
+
+@pytest.mark.parametrize("lookup", [NOT_FOUND, None, _found("RUNNING")], ids=["forgotten", "no source", "running"])
+def test_a_livy_restart_rewriting_the_znode_does_not_make_it_younger(lookup):
+    before = classify(_session(), lookup, NOW_MS, POLICY)
+    rewritten_at_restart = classify(_session(mtime_ms=NOW_MS - 5_000), lookup, NOW_MS, POLICY)
+    assert rewritten_at_restart == before
+    assert before.age_seconds == AGE_SINCE_CREATED

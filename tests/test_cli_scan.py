@@ -63,11 +63,15 @@ def test_stale_age_comes_from_finish_time_else_mtime(incident, old_zk_server, pr
 def test_young_session_without_app_is_live_within_grace(zk_server, zk_client, prefix, yarn_rm):
     tag = app_tag_for(SessionType.BATCH, 1, "0.9", __import__("random").Random(1))
     record = livy_record(SessionType.BATCH, 1, livy_version="0.9", app_tag=tag)
-    seed(zk_client, prefix, [SeedZnode(SessionType.BATCH, "1", encode_record(record))], counters={SessionType.BATCH: 2})
+    running = yarn_rm.add_app(applicationTags="livy-batch-2-runs0002")["id"]  # the RM knows the store: it vouches
+    other = livy_record(SessionType.BATCH, 2, livy_version="0.9", app_id=running, app_tag="livy-batch-2-runs0002")
+    seed(zk_client, prefix, [SeedZnode(SessionType.BATCH, "1", encode_record(record)),
+                             SeedZnode(SessionType.BATCH, "2", encode_record(other))], counters={SessionType.BATCH: 3})
     document = json.loads(scan_json(zk_server, prefix, yarn=[yarn_rm.url]).stdout)
-    assert [(s["verdict"], s["reason"]) for s in document["sessions"]] == [("live", "within-grace")]
+    assert [(s["verdict"], s["reason"]) for s in document["sessions"]][:1] == [("live", "within-grace")]
     shorter = json.loads(scan_json(zk_server, prefix, "--grace", "0s", yarn=[yarn_rm.url]).stdout)
-    assert [(s["verdict"], s["reason"]) for s in shorter["sessions"]] == [("stale", "never-submitted")]
+    assert [(s["verdict"], s["reason"]) for s in shorter["sessions"]] == [("stale", "never-submitted"),
+                                                                         ("live", "app-active")]
 
 
 def test_chroot_and_custom_prefix(zk_server, zk_client, yarn_rm):

@@ -144,10 +144,70 @@ def test_a_query_with_neither_id_nor_tag_is_unknown(rm):
         assert yarn.lookup_many([AppQuery(None, None), AppQuery(None, " ")])[0].status is UNKNOWN
 
 
-def test_empty_rm_answers_apps_null_and_everything_is_not_found(rm):
+def test_an_rm_that_knows_none_of_the_apps_cannot_vouch_for_their_absence(rm):
+    queries = [AppQuery("application_1_0001", "t1", created_ms=1_000), AppQuery(None, "t2", created_ms=2_000)]
     with source(rm.url) as yarn:
+        answers = yarn.lookup_many(queries)
+        message = yarn.cannot_vouch
+    assert answers == [Lookup(UNKNOWN, detail="rm-cannot-vouch")] * 2
+    assert message.startswith(f"YARN ResourceManager {rm.url} knows 0 of the store's 2 applications, ")
+    assert "no session was created since it started" in message and "is this the cluster Livy submits to?" in message
+
+
+def test_the_cannot_vouch_line_counts_the_sessions_created_after_the_rm_started(rm):
+    after = rm.cluster_ts + 60_000
+    queries = [AppQuery(f"application_1_{n:04d}", f"t{n}", created_ms=after if n < 3 else 1_000) for n in range(5)]
+    with source(rm.url) as yarn:
+        yarn.lookup_many(queries)
+        assert "knows 0 of the store's 5 applications, although 3 session(s) were created after it started (" \
+            in yarn.cannot_vouch
+
+
+def test_an_empty_rm_is_trusted_only_when_the_operator_says_so(rm):
+    with source(rm.url, trust_absence=True) as yarn:
         answers = yarn.lookup_many([AppQuery("application_1_0001", "t1"), AppQuery(None, "t2")])
-    assert statuses(answers) == [NOT_FOUND, NOT_FOUND]
+        assert statuses(answers) == [NOT_FOUND, NOT_FOUND]
+        assert yarn.cannot_vouch is None
+
+
+def test_knowing_one_of_the_stores_apps_vouches_for_the_rest(rm):
+    known = rm.add_app(applicationTags="livy-batch-1-aaaaaaaa")["id"]
+    with source(rm.url) as yarn:
+        answers = yarn.lookup_many([AppQuery(known, "t1"), AppQuery("application_1_0002", "t2"), AppQuery(None, "t3")])
+        assert statuses(answers) == [FOUND, NOT_FOUND, NOT_FOUND]
+        assert yarn.cannot_vouch is None
+
+
+def test_an_app_id_newer_than_every_rm_start_was_not_accepted_here(rm):
+    known = rm.add_app()["id"]
+    older, newer = f"application_{rm.cluster_ts - 1}_0001", f"application_{rm.cluster_ts + 1}_0001"
+    with source(rm.url) as yarn:
+        answers = yarn.lookup_many([AppQuery(known, "a"), AppQuery(older, "b"), AppQuery(newer, "c")])
+        assert answers[1:] == [Lookup(NOT_FOUND), Lookup(UNKNOWN, detail="app-newer-than-rm")]
+        assert yarn.lookup(AppQuery(newer, "c")) == Lookup(UNKNOWN, detail="app-newer-than-rm")
+        assert yarn.lookup(AppQuery(older, "b")) == Lookup(NOT_FOUND)
+
+
+def test_the_newest_start_of_an_ha_pair_bounds_the_app_ids_it_can_have_given():
+    with YarnDouble(cluster_timestamp=1_700_000_000_000) as rm1, \
+            YarnDouble(ha_state="STANDBY", cluster_timestamp=1_800_000_000_000) as rm2:
+        rm2.set_active(rm1)
+        known = rm1.add_app()["id"]
+        from_rm2 = "application_1800000000000_0007"
+        with source(rm1.url) as alone, source(rm1.url, rm2.url) as pair:
+            assert alone.lookup_many([AppQuery(known, "a"), AppQuery(from_rm2, "b")])[1].detail == "app-newer-than-rm"
+            assert pair.lookup_many([AppQuery(known, "a"), AppQuery(from_rm2, "b")])[1] == Lookup(NOT_FOUND)
+
+
+@pytest.mark.parametrize("app_type", ["SPARK-STREAMING", "MAPREDUCE"])
+def test_an_app_of_any_type_is_judged_by_its_own_record(rm, app_type):
+    running = rm.add_app(applicationType=app_type, applicationTags="livy-batch-7-aaaaaaaa")["id"]
+    finished = rm.add_app(applicationType=app_type, state="FINISHED", finishedTime=5_000)["id"]
+    with source(rm.url) as yarn:
+        answers = yarn.lookup_many([AppQuery(running, "x"), AppQuery(finished, "y"),
+                                    AppQuery(None, "livy-batch-7-aaaaaaaa")])
+    assert [(a.status, a.record.state) for a in answers] == [
+        (FOUND, "RUNNING"), (FOUND, "FINISHED"), (FOUND, "RUNNING")]
 
 
 def test_apps_forgotten_by_retention_are_not_found():
@@ -180,7 +240,7 @@ def test_request_count_is_constant_whatever_the_number_of_queries(rm):
     assert counts == [(2, 2), (2, 2)]
     info, listing = rm.requests
     assert info.path == "/ws/v1/cluster/info"
-    assert listing.query == {"applicationTypes": "SPARK", "deSelects": "resourceRequests"}
+    assert listing.query == {"deSelects": "resourceRequests"}  # every type: an app is judged by its own record
 
 
 def wait_for_requests(rm, count: int, timeout: float = 10.0) -> None:
@@ -749,3 +809,44 @@ def test_an_unusable_ca_file_is_a_config_error(tmp_path):
     not_pem.write_text("not a certificate\n")
     with pytest.raises(ConfigError, match="cannot use the YARN CA file"):
         YarnSource(["https://127.0.0.1:8090"], verify=str(not_pem))
+
+
+# ---------------------------------------------------------------- HA members probed at once
+
+
+def test_a_hanging_first_rm_costs_one_timeout_and_is_named(rm, apps, caplog):
+    with YarnDouble() as hanging:
+        hanging.delay_seconds = 5.0
+        started = time.monotonic()
+        with source(hanging.url, rm.url, timeout=1.0, retries=2) as yarn:
+            answers = yarn.lookup_many([AppQuery(apps[0], "t")])
+        elapsed = time.monotonic() - started
+        hanging.delay_seconds = 0
+    assert statuses(answers) == [FOUND]
+    assert elapsed < 2.5  # before: 3 attempts of 1 s and their backoff against the first RM, then the second
+    assert f"YARN ResourceManager {hanging.url} (no answer within 1s); using {rm.url}" in caplog.text
+
+
+def test_a_refusing_first_rm_does_not_hide_the_active_second(rm, apps, caplog):
+    with YarnDouble(basic_auth=("admin", "pw")) as refusing:
+        with source(refusing.url, rm.url) as yarn:
+            answers = yarn.lookup_many([AppQuery(apps[0], "t")])
+    assert statuses(answers) == [FOUND]
+    assert f"{refusing.url} (refused the credentials); using {rm.url}" in caplog.text
+
+
+def test_a_refusal_from_every_rm_is_the_refusal():
+    with YarnDouble(basic_auth=("admin", "pw")) as refusing:
+        with source(refusing.url) as yarn, pytest.raises(SourceUnavailable) as caught:
+            yarn.find_active()
+    assert str(caught.value).startswith(f"YARN requires authentication (HTTP 401) at {refusing.url}")
+
+
+def test_https_against_a_plain_http_port_says_so(rm):
+    https_url = rm.url.replace("http://", "https://")
+    with source(https_url, retries=0) as yarn, pytest.raises(SourceUnavailable) as caught:
+        yarn.find_active()
+    assert str(caught.value) == (
+        f"no active YARN ResourceManager: {https_url} (the server does not speak TLS: is it http://, not https://?); "
+        "check --yarn"
+    )

@@ -20,6 +20,8 @@ from zkjanitor.model import (
 
 ACTIVE_APP_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
 FINISHED_APP_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+UNVOUCHED_ABSENCE = frozenset({"rm-cannot-vouch", "app-newer-than-rm"})
+"""UNKNOWN reasons of a source that did not find the application but cannot vouch that it is gone."""
 
 
 class Policy(NamedTuple):
@@ -47,32 +49,35 @@ def classify(
 
     ``lookup`` is None when no application source is configured. The age counts
     from the application's finish time when the source reports one, else from
-    the znode's mtime.
+    the znode's creation (ctime): Livy rewrites every session it recovers at
+    each start, so mtime would make a restart loop's dead sessions look new.
     """
-    age_since_modified = max(0.0, (now_ms - session.mtime_ms) / 1000.0)
+    age_since_created = max(0.0, (now_ms - session.ctime_ms) / 1000.0)
     if session.corrupt is not None:
-        return _classification((Verdict.CORRUPT, session.corrupt, age_since_modified, None))
+        return _classification((Verdict.CORRUPT, session.corrupt, age_since_created, None))
     if lookup is None:
-        return _classification((Verdict.UNKNOWN, "no-source", age_since_modified, None))
+        return _classification((Verdict.UNKNOWN, "no-source", age_since_created, None))
 
     status, record, detail = lookup
     if status is LookupStatus.NOT_FOUND:
         if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
-            return _classification((Verdict.LIVE, "within-grace", age_since_modified, None))
+            return _classification((Verdict.LIVE, "within-grace", age_since_created, None))
         reason = "app-forgotten" if session.app_id else "never-submitted"
-        return _classification((Verdict.STALE, reason, age_since_modified, None))
+        return _classification((Verdict.STALE, reason, age_since_created, None))
 
     if status is LookupStatus.FOUND and record is not None:
         state = record.state.upper()
         if state in ACTIVE_APP_STATES:
-            return _classification((Verdict.LIVE, "app-active", age_since_modified, None))
+            return _classification((Verdict.LIVE, "app-active", age_since_created, None))
         if state in FINISHED_APP_STATES:
             # YARN reports finishedTime 0 for an app that has not finished.
             finished_ms = record.finished_ms or None
-            age = age_since_modified if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
+            age = age_since_created if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
             return _classification((Verdict.STALE, "app-finished", age, finished_ms))
-        return _classification((Verdict.UNKNOWN, "unrecognised-app-state", age_since_modified, None))
+        return _classification((Verdict.UNKNOWN, "unrecognised-app-state", age_since_created, None))
 
     # UNKNOWN, or a FOUND answer without its record: the source cannot vouch.
+    if detail in UNVOUCHED_ABSENCE and now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
+        return _classification((Verdict.LIVE, "within-grace", age_since_created, None))
     reason = detail if detail in REASONS[Verdict.UNKNOWN] else "source-error"
-    return _classification((Verdict.UNKNOWN, reason, age_since_modified, None))
+    return _classification((Verdict.UNKNOWN, reason, age_since_created, None))

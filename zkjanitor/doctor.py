@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from zkjanitor.advice import Finding
-from zkjanitor.errors import SourceUnavailable, ZooKeeperUnavailable
-from zkjanitor.inventory import COUNTER_NODE, children_reply_bytes, parent_path, store_root
+from zkjanitor.errors import SourceUnavailable, ZkJanitorError, ZooKeeperUnavailable
+from zkjanitor.inventory import COUNTER_NODE, children_reply_bytes, parent_path, read_inventory, store_root
 from zkjanitor.model import SessionType
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, classify_inventory
 from zkjanitor.sources.yarn import YarnSource
 from zkjanitor.zk.client import ZkOptions, connected
 from zkjanitor.zk.multiread import server_supports_multiread
@@ -76,6 +76,23 @@ def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
     except SourceUnavailable as exc:
         return [Finding("error", "yarn", ", ".join(source.urls), str(exc), "check --yarn and the YARN auth options")]
     return [Finding("ok", "yarn", active, "active ResourceManager found", "")]
+
+
+def check_evidence(options: ZkOptions, prefix: str, types: Sequence[SessionType], source: YarnSource) -> List[Finding]:
+    """Can the ResourceManager vouch for this store's sessions? Reads the store and asks once, as a scan does."""
+    try:
+        with connected(options) as client:
+            inventory = read_inventory(client, prefix, types)
+    except ZkJanitorError:
+        return []  # check_zookeeper reports what is wrong with the store
+    result = classify_inventory(inventory, source)
+    if result.source_error:
+        return [Finding("error", "yarn", source.urls[0] if len(source.urls) == 1 else ", ".join(source.urls),
+                        result.source_error, "check that --yarn names the cluster Livy submits to")]
+    asked = [r for r in result.reports if r.session.corrupt is None]
+    known = sum(1 for r in asked if r.app is not None)
+    return [Finding("ok", "yarn", None, f"the ResourceManager knows {known:,} of the store's {len(asked):,} "
+                    "sessions' applications", "")]
 
 
 def has_problems(findings: Sequence[Finding]) -> bool:

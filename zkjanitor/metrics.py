@@ -74,7 +74,7 @@ def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) 
                       "(Java clients fail at 1 MB).", parent.children_reply_bytes, labels)
     if summary.oldest_stale_seconds is not None:
         metrics.gauge("oldest_stale_age_seconds", "Age of the oldest stale session.", summary.oldest_stale_seconds)
-    metrics.gauge("source_up", "1 when the application-state source answered, else 0.",
+    metrics.gauge("source_up", "1 when the application-state source answered and could vouch for its answers, else 0.",
                   0 if result.source_error else 1)
 
 

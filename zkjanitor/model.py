@@ -127,8 +127,8 @@ REASONS = {
     },
     Verdict.STALE: {
         "app-finished": "the application ended (FINISHED, FAILED or KILLED)",
-        "app-forgotten": "the ResourceManager has no record of the session's appId",
-        "never-submitted": "appId is null and no application carries the session's tag",
+        "app-forgotten": "the ResourceManager, which knows the store's other applications, has no record of the appId",
+        "never-submitted": "appId is null and no application carries the session's tag (the RM vouches as above)",
     },
     Verdict.UNKNOWN: {
         "no-source": "no application-state source is configured (pass --yarn)",
@@ -136,6 +136,9 @@ REASONS = {
         "source-error": "the source answered with an error for this application",
         "not-a-yarn-app": "the appId is not a YARN id (e.g. a Kubernetes app)",
         "unrecognised-app-state": "the source reported a state zkjanitor does not know",
+        "rm-cannot-vouch": "the ResourceManager knows none of the store's applications: is it Livy's cluster?",
+        "app-newer-than-rm": "the appId is newer than every given ResourceManager's start: another cluster's, "
+                             "or an RM of the HA pair is missing from --yarn",
     },
     Verdict.CORRUPT: {
         "empty": "the znode has no data",

@@ -23,6 +23,7 @@ class ScanResult(NamedTuple):
     reports: List[SessionReport]
     now_ms: int
     source_error: Optional[str] = None
+    """Why the source's answers cannot be used to prune: unreachable, or unable to vouch for "not found"."""
 
 
 class Summary(NamedTuple):
@@ -48,17 +49,22 @@ def classify_inventory(
     With no source every session is ``unknown`` (``no-source``). If the source
     cannot be reached, every decodable session is ``unknown``
     (``source-unreachable``) and ``source_error`` says why; nothing raises.
+    ``source_error`` also says why when the source answered but cannot vouch for
+    its "not found" answers (:attr:`AppStateSource.cannot_vouch`): then nothing
+    is stale by absence, and nothing may be pruned.
     """
     sessions = inventory.sessions
     lookups: Iterable[Optional[Lookup]] = repeat(None)
-    source_error = None
+    source_error = cannot_vouch = None
     if source is not None:
-        queries = [AppQuery(s.app_id, s.app_tag) for s in sessions if s.corrupt is None]
+        queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms) for s in sessions if s.corrupt is None]
         try:
             answers = source.lookup_many(queries)
         except SourceUnavailable as exc:
             source_error = str(exc)
             answers = [UNREACHABLE] * len(queries)
+        else:
+            cannot_vouch = source.cannot_vouch
         if len(queries) == len(sessions):
             lookups = answers
         else:  # corrupt sessions were not asked about
@@ -72,6 +78,8 @@ def classify_inventory(
     for session, lookup in zip(sessions, lookups):
         verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
         add(new_report(SessionReport, (session, verdict, reason, age, lookup and lookup.record, finished_ms)))
+    if cannot_vouch and any(report.reason == "rm-cannot-vouch" for report in reports):
+        source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
     return ScanResult(inventory, reports, now_ms, source_error)
 
 
@@ -133,6 +141,12 @@ def store_warnings(
             shown = ", ".join(parent.other_children[:5])
             more = f" and {len(parent.other_children) - 5} more" if len(parent.other_children) > 5 else ""
             warnings.append(f"{parent.path} has children that are not sessions (left alone): {shown}{more}")
+    elsewhere = sum(1 for report in result.reports if report.reason == "app-newer-than-rm")
+    if elsewhere:
+        warnings.append(
+            f"{elsewhere:,} session(s) have an appId newer than the start of every ResourceManager given: "
+            "another cluster accepted them, or an RM of the HA pair is missing from --yarn; they stay 'unknown'"
+        )
     ahead = _ids_at_or_above_counter(result)
     if ahead:
         warnings.append(

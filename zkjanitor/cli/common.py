@@ -53,12 +53,14 @@ class Settings(NamedTuple):
     livy_conf: Optional[LivyConf]
     read_method: str = "auto"
     verbosity: int = 0
+    trust_yarn_absence: bool = False
 
     def app_source(self) -> Optional[YarnSource]:
         """The configured application-state source, or None when there is none."""
         if not self.yarn_urls:
             return None
-        return YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout)
+        return YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout,
+                          trust_absence=self.trust_yarn_absence)
 
 
 class DurationType(click.ParamType):
@@ -131,6 +133,10 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
                      metavar="SECONDS",
                      help=("Connect/request timeout for ZooKeeper." if hide_session_options
                            else "Connect/request timeout for ZooKeeper and YARN.")),
+        click.option("--trust-yarn-absence", hidden=hide_session_options, is_flag=True,
+                     help="Take the ResourceManager's word that an app it does not list is gone, even when it "
+                          "cannot vouch for it (it knows none of the store's apps, or the appId is newer than its "
+                          "start). Only when you know it is Livy's cluster; see docs/concepts.md."),
         click.option("--read-method", hidden=hide_session_options,
                      type=click.Choice(["auto", "multiread", "pipelined"]), default="auto",
                      envvar="ZKJANITOR_READ_METHOD", show_default=True,
@@ -204,6 +210,7 @@ def resolve_settings(
     verbose: int = 0,
     quiet: bool = False,
     zk_auth: Optional[ZkAuthArgs] = None,
+    trust_yarn_absence: bool = False,
 ) -> Settings:
     """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
     conf = load_livy_conf(livy_conf) if livy_conf else None
@@ -230,6 +237,7 @@ def resolve_settings(
         livy_conf=conf,
         read_method=read_method,
         verbosity=-1 if quiet else verbose,
+        trust_yarn_absence=trust_yarn_absence,
     )
 
 
@@ -247,12 +255,16 @@ def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
 def settings_from(kwargs: Dict[str, Any]) -> Settings:
     """Pop the shared options out of a command's kwargs and resolve them."""
     names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
-             "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet")
+             "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet",
+             "trust_yarn_absence")
     zk_auth = ZkAuthArgs(**{name: kwargs.pop(name) for name in ZkAuthArgs._fields})
     settings = resolve_settings(**{name: kwargs.pop(name) for name in names}, zk_auth=zk_auth)
     configure_logging(settings.verbosity)
     for message in zk_auth_warnings(zk_auth):
         warn(message)
+    if settings.trust_yarn_absence and settings.yarn_urls:
+        warn("--trust-yarn-absence: an application the ResourceManager does not list counts as gone, "
+             "even where the RM cannot vouch for it")
     return settings
 
 

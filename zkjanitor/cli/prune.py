@@ -98,10 +98,10 @@ def prune(
         )
         with lock:
             scan_result = run_scan(settings, client)
+            if scan_result.source_error:  # the error line says it all: no warning repeating it
+                raise SourceUnavailable(f"{scan_result.source_error}; nothing was deleted")
             for message in scan_warnings(settings, scan_result):
                 warn(message)
-            if scan_result.source_error:
-                raise SourceUnavailable(f"{scan_result.source_error}; nothing was deleted")
             selected = select_for_prune(
                 scan_result.reports,
                 older_than_seconds=older_than,

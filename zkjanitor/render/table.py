@@ -71,7 +71,7 @@ def sessions_table(reports: Sequence[SessionReport], *, utc: bool, action_of=Non
     table = Table(show_edge=False, pad_edge=False)
     if action_of is not None:
         table.add_column("action")
-    for name in ("type", "id", "verdict", "reason", "app id", "app state", "age", "modified", "owner"):
+    for name in ("type", "id", "verdict", "reason", "app id", "app state", "age", "created", "modified", "owner"):
         table.add_column(name, justify="right" if name in ("id", "age") else "left", no_wrap=name != "owner")
     for report in reports:
         session = report.session
@@ -83,6 +83,7 @@ def sessions_table(reports: Sequence[SessionReport], *, utc: bool, action_of=Non
             plain(session.app_id),
             plain(report.app.state if report.app is not None else None),
             format_duration(report.age_seconds),
+            timestamp(session.ctime_ms, utc),
             timestamp(session.mtime_ms, utc),
             plain(session.owner),
         ]

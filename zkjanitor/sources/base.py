@@ -13,6 +13,11 @@ The contract of an answer:
   cannot say for one item;
 * raise :class:`~zkjanitor.errors.SourceUnavailable` (one actionable line, no
   credentials) when the source cannot be reached or refuses us at all.
+
+``NOT_FOUND`` makes a session stale, so a source answers it only when it can
+vouch that it would know the application; otherwise it answers ``UNKNOWN``
+with the reason, and when that holds for a whole run it says why in
+:attr:`AppStateSource.cannot_vouch`.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from zkjanitor.model import Lookup
 
 
 class AppQuery(NamedTuple):
-    """What a Livy session knows about its application: the id (may be null) and the tag."""
+    """What a Livy session knows about its application: the id (may be null) and the tag.
+
+    ``created_ms`` is the session znode's creation time (ctime), when known: a
+    source uses it to judge whether it should know the application at all.
+    """
 
     app_id: Optional[str]
     app_tag: Optional[str]
+    created_ms: Optional[int] = None
 
 
 class AppStateSource(ABC):
@@ -35,6 +45,10 @@ class AppStateSource(ABC):
 
     name: str
     """Short identifier used in logs and messages, e.g. ``"yarn"``."""
+
+    cannot_vouch: Optional[str] = None
+    """Set by :meth:`lookup_many` when the source answered but cannot vouch for its
+    "not found" answers (they came back ``UNKNOWN``): one line for the operator."""
 
     @abstractmethod
     def lookup(self, query: AppQuery) -> Lookup:

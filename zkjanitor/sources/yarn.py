@@ -8,11 +8,17 @@ Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
   active RM is found by probing.
 * ``GET /ws/v1/cluster/apps`` lists everything the RM remembers in ONE request;
   an empty list is ``{"apps": null}``. Older Hadoop ignores the ``deSelects``
-  parameter it does not know, so sending it is safe.
+  parameter it does not know, so sending it is safe. The listing has no
+  ``applicationTypes`` filter: an app of any type (``SPARK-STREAMING``...) is
+  judged by its own record, as Livy judges a known appId.
 * the RM stores tags lowercased; Livy 0.3-0.8 wrote mixed-case tags, so tags
   compare lowercased.
 * 404 for an app id means "the RM does not remember it" (retention), which is
-  what NOT_FOUND means here.
+  what NOT_FOUND means here, but only when the RM can vouch that it would know
+  the application (platform-facts.md section 3.x): an id whose cluster
+  timestamp is newer than every configured RM's start was not accepted by
+  this cluster (``app-newer-than-rm``), and an RM that knows none of the
+  store's applications may be another cluster's (``rm-cannot-vouch``).
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from datetime import datetime, timezone
+from functools import partial
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Dict,
     Iterator,
     List,
@@ -57,7 +66,6 @@ log = logging.getLogger(__name__)
 
 INFO_PATH = "/ws/v1/cluster/info"
 APPS_PATH = "/ws/v1/cluster/apps"
-SPARK_APP_TYPE = "SPARK"
 AUTH_KINDS = ("none", "simple", "basic", "kerberos")
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
 RETRY_BACKOFF_SECONDS = 0.25
@@ -73,6 +81,9 @@ UNRESERVED_IN_PATHS = "/%!$&'()*+,;=:@~"
 NOT_A_YARN_APP = Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app")
 NOTHING_TO_ASK = Lookup(LookupStatus.UNKNOWN, detail="source-error")
 NOT_FOUND = Lookup(LookupStatus.NOT_FOUND)
+NEWER_THAN_RM = Lookup(LookupStatus.UNKNOWN, detail="app-newer-than-rm")
+CANNOT_VOUCH = Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch")
+APP_ID_TIMESTAMP_AT = len("application_")
 
 
 class YarnAuth(NamedTuple):
@@ -243,13 +254,17 @@ def _connection_problem(exc: BaseException) -> str:
 
     causes = list(_causes(exc))
     ssl = sys.modules.get("ssl")  # not imported: no TLS was tried
+    certificate_errors = (ssl.SSLCertVerificationError,) if ssl is not None else ()
     tls_errors = (ssl.SSLError,) if ssl is not None else ()
+    if any(isinstance(cause, tls_errors) and _not_a_tls_server(cause) for cause in causes):
+        return "the server does not speak TLS: is it http://, not https://?"
     # Most specific first (ssl.SSLError is also an OSError).
     for kinds, problem in (
         ((ConnectionRefusedError,), "connection refused"),
         ((ConnectionResetError, ConnectionAbortedError, BrokenPipeError), "connection reset"),
         ((socket.gaierror,), "host not found"),
-        (tls_errors, "TLS error: check the certificate"),
+        (certificate_errors, "TLS error: check the certificate"),
+        (tls_errors, "TLS handshake failed"),
         ((socket.timeout,), "timed out"),
     ):
         if any(isinstance(cause, kinds) for cause in causes):
@@ -257,6 +272,13 @@ def _connection_problem(exc: BaseException) -> str:
     if isinstance(exc, HTTPException):
         return f"bad HTTP reply ({type(exc).__name__})"
     return f"cannot connect ({type(exc).__name__})"
+
+
+def _not_a_tls_server(error: BaseException) -> bool:
+    """An SSL error that means the peer answered in plain text (an http port asked for https)."""
+    reason = str(getattr(error, "reason", "") or "").upper()
+    plain_text_reasons = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE")
+    return reason in plain_text_reasons or "wrong version number" in str(error)
 
 
 def _remote_message(response: _Reply) -> str:
@@ -355,7 +377,8 @@ class _AppIndex:
         Runs once per session of a scan: an app id the RM lists is answered with
         one dict lookup (the RM's ids are YARN ids); only a miss is checked further.
         """
-        app_id, app_tag = query
+        app_id = query.app_id
+        app_tag = query.app_tag
         if app_id:
             found = self.by_id.get(app_id)
             if found is not None:
@@ -374,6 +397,30 @@ def _answer_without_yarn(query: AppQuery) -> Optional[Lookup]:
     if not (query.app_tag or "").strip():
         return NOTHING_TO_ASK
     return None
+
+
+class _Probe(NamedTuple):
+    """One RM's answer to ``/ws/v1/cluster/info``."""
+
+    active: bool
+    problem: str
+    started_ms: Optional[int] = None
+    refusal: Optional[SourceUnavailable] = None
+
+
+def _in_background(call: Callable[[], Any], name: str) -> "Future[Any]":
+    """``call()`` in a daemon thread (a hung RM never keeps a run alive), as a Future."""
+    future: "Future[Any]" = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to whoever takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 class YarnSource(AppStateSource):
@@ -402,6 +449,7 @@ class YarnSource(AppStateSource):
         timeout: float = 10.0,
         retries: int = 2,
         verify: Union[bool, str] = True,
+        trust_absence: bool = False,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("the YARN timeout must be positive")
@@ -411,7 +459,9 @@ class YarnSource(AppStateSource):
         self.auth_kind = auth.kind
         self.timeout = timeout
         self.retries = retries
+        self.trust_absence = trust_absence
         self.requests_made = 0
+        self._count_lock = threading.Lock()
         self._endpoints = {base: _endpoint(base) for base in self.urls}
         self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
         basic = _basic_authorization(auth)
@@ -432,6 +482,8 @@ class YarnSource(AppStateSource):
             elif not verify:
                 log.warning("the YARN ResourceManager's TLS certificate will not be checked")
         self._active: Optional[str] = None
+        self._started_ms: Dict[str, int] = {}
+        """Each RM's start (``clusterInfo.startedOn``) from the last probe: the newest cluster timestamp it gives."""
         self._prefetched: Optional["Future[_AppIndex]"] = None
 
     # ------------------------------------------------------------------ the AppStateSource API
@@ -442,41 +494,83 @@ class YarnSource(AppStateSource):
         if early is not None:
             return early
         if query.app_id:
-            return self._lookup_by_id(query.app_id)
-        tag = (query.app_tag or "").strip().lower()
-        records = self._list_apps({"applicationTypes": SPARK_APP_TYPE, "applicationTags": tag})
-        return _AppIndex(records).answer(query)
+            answer = self._lookup_by_id(query.app_id)
+        else:
+            tag = (query.app_tag or "").strip().lower()
+            answer = _AppIndex(self._list_apps({"applicationTags": tag})).answer(query)
+        if answer is NOT_FOUND and not self.trust_absence and self._newer_than_every_rm(query.app_id):
+            return NEWER_THAN_RM
+        return answer
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """All answers from one listing of the RM's SPARK apps: a constant number of requests.
+        """All answers from one listing of every app the RM remembers: a constant number of requests.
 
-        Uses the listing :meth:`prefetch` started, if any (once: a later call lists again).
+        Uses the listing :meth:`prefetch` started, if any (once: a later call
+        lists again). Sets :attr:`cannot_vouch` when the RM knows none of the
+        applications asked about: every "not found" is then ``rm-cannot-vouch``.
         """
         prefetched, self._prefetched = self._prefetched, None
+        self.cannot_vouch = None
         if not any(_answer_without_yarn(query) is None for query in queries):
             index = _AppIndex(())  # nothing to ask YARN: every answer comes without it
         elif prefetched is not None:
             index = prefetched.result()
         else:
-            index = self._index_spark_apps()
-        return list(map(index.answer, queries))
+            index = self._index_apps()
+        answers = list(map(index.answer, queries))
+        return answers if self.trust_absence else self._vouched(queries, answers)
+
+    def _vouched(self, queries: Sequence[AppQuery], answers: List[Lookup]) -> List[Lookup]:
+        """``answers`` with every "not found" this RM cannot vouch for turned ``UNKNOWN`` (platform-facts.md 3.x).
+
+        An appId newer than every RM's start was accepted elsewhere. And Livy
+        submits to one cluster: an RM that knows none of the store's
+        applications cannot tell "forgotten" from "never mine".
+        """
+        missing = [at for at, answer in enumerate(answers) if answer is NOT_FOUND]
+        if not missing:
+            return answers
+        newer: Dict[str, bool] = {}  # per cluster timestamp: the ids of one store share a few
+        for at in missing:
+            app_id = queries[at].app_id
+            if app_id:
+                stamp = app_id[APP_ID_TIMESTAMP_AT:app_id.rindex("_")]
+                if stamp not in newer:
+                    newer[stamp] = self._newer_than_every_rm(app_id)
+                if newer[stamp]:
+                    answers[at] = NEWER_THAN_RM
+        if any(answer.status is LookupStatus.FOUND for answer in answers):
+            return answers
+        still_missing = [at for at in missing if answers[at] is NOT_FOUND]
+        if still_missing:
+            self.cannot_vouch = self._cannot_vouch_message(queries, asked=len(missing))
+            for at in still_missing:
+                answers[at] = CANNOT_VOUCH
+        return answers
+
+    def _newer_than_every_rm(self, app_id: Optional[str]) -> bool:
+        """True when ``app_id``'s cluster timestamp is after the start of every RM probed: no RM here gave it."""
+        if not app_id or not self._started_ms:
+            return False
+        return int(app_id[APP_ID_TIMESTAMP_AT:app_id.rindex("_")]) > max(self._started_ms.values())
+
+    def _cannot_vouch_message(self, queries: Sequence[AppQuery], asked: int) -> str:
+        base = self._active or ", ".join(self.urls)
+        started = self._started_ms.get(self._active or "")
+        if started is None:
+            why = "so it cannot vouch that they are gone"
+        else:
+            when = datetime.fromtimestamp(started / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            recent = sum(1 for query in queries if (query.created_ms or 0) > started)
+            why = (f"although {recent:,} session(s) were created after it started ({when})" if recent else
+                   f"and no session was created since it started ({when}), so it cannot vouch that they are gone")
+        return (f"YARN ResourceManager {base} knows 0 of the store's {asked:,} applications, {why}: "
+                "is this the cluster Livy submits to? (--trust-yarn-absence overrides)")
 
     def prefetch(self) -> None:
-        """List the RM's SPARK apps in a background thread, for the next :meth:`lookup_many`."""
-        if self._prefetched is not None:
-            return
-        future: "Future[_AppIndex]" = Future()
-        future.set_running_or_notify_cancel()
-
-        def fetch() -> None:
-            try:
-                future.set_result(self._index_spark_apps())
-            except BaseException as exc:  # handed to lookup_many, which raises it
-                future.set_exception(exc)
-
-        # A daemon thread: a hung RM never keeps an interrupted run alive (requests are bounded anyway).
-        threading.Thread(target=fetch, name="zkjanitor-yarn-prefetch", daemon=True).start()
-        self._prefetched = future
+        """List the RM's apps in a background thread, for the next :meth:`lookup_many`."""
+        if self._prefetched is None:  # its failure is raised by lookup_many
+            self._prefetched = _in_background(self._index_apps, "zkjanitor-yarn-prefetch")
 
     def close(self) -> None:
         """Close the HTTP connections (a later request opens a new one)."""
@@ -509,12 +603,10 @@ class YarnSource(AppStateSource):
             raise self._malformed(base, APPS_PATH + "/<id>", exc) from None
         return Lookup(LookupStatus.FOUND, record)
 
-    def _index_spark_apps(self) -> _AppIndex:
-        """Every SPARK app the RM remembers, indexed: the bulk query's one listing."""
-        index = _AppIndex(
-            self._list_apps({"applicationTypes": SPARK_APP_TYPE, "deSelects": "resourceRequests"})
-        )
-        log.info("YARN remembers %d SPARK applications", len(index.by_id))
+    def _index_apps(self) -> _AppIndex:
+        """Every app the RM remembers, of any type, indexed: the bulk query's one listing."""
+        index = _AppIndex(self._list_apps({"deSelects": "resourceRequests"}))
+        log.info("YARN remembers %d applications", len(index.by_id))
         return index
 
     def _list_apps(self, params: Mapping[str, str]) -> List[AppRecord]:
@@ -569,29 +661,66 @@ class YarnSource(AppStateSource):
     def find_active(self) -> str:
         """The first URL whose ``/ws/v1/cluster/info`` says ACTIVE (no haState: a non-HA RM).
 
-        Raises :class:`SourceUnavailable` naming every URL tried and what it said.
+        Every URL is asked at once, so a hanging RM costs at most one more
+        ``timeout`` once an active one has answered. Remembers each answering
+        RM's start time. A refusal (HTTP 401/403) from one RM is a warning
+        when another is active. Raises :class:`SourceUnavailable` naming every
+        URL tried and what it said (the refusal itself when that is all there is).
         """
+        probes = {base: _in_background(partial(self._probe, base), f"zkjanitor-yarn-probe-{n}")
+                  for n, base in enumerate(self.urls)}
+        answered: Dict[str, _Probe] = {}
+        active_since: Optional[float] = None
+        while len(answered) < len(probes):
+            waiting = [future for base, future in probes.items() if base not in answered]
+            budget = None if active_since is None else max(0.0, active_since + self.timeout - time.monotonic())
+            done, _ = wait(waiting, timeout=budget, return_when=FIRST_COMPLETED)
+            if not done:
+                break
+            for base, future in probes.items():
+                if future in done:
+                    answered[base] = future.result()
+                    if answered[base].active and active_since is None:
+                        active_since = time.monotonic()
+        self._started_ms = {base: p.started_ms for base, p in answered.items() if p.started_ms is not None}
         tried = []
         for base in self.urls:
-            try:
-                response = self._get(base, INFO_PATH, {})
-            except _RmFailure as exc:
-                tried.append(f"{base} ({exc.reason})")
-                continue
-            if response.status_code != 200:
-                tried.append(f"{base} (HTTP {response.status_code})")
-                continue
-            try:
-                info = response.json()["clusterInfo"]
-                ha_state = info.get("haState")
-            except (ValueError, KeyError, TypeError, AttributeError):
-                tried.append(f"{base} (not a YARN ResourceManager)")
-                continue
-            if ha_state is None or str(ha_state).upper() == "ACTIVE":
-                log.info("using YARN ResourceManager %s (haState %s)", base, ha_state or "n/a")
-                return base
-            tried.append(f"{base} ({ha_state})")
+            probe = answered.get(base)
+            if probe is None:
+                tried.append(f"{base} (no answer within {self.timeout:g}s)")
+            elif not probe.active:
+                tried.append(f"{base} ({probe.problem})")
+        active = next((base for base in self.urls if base in answered and answered[base].active), None)
+        if active is not None:
+            for line in tried:
+                log.warning("YARN ResourceManager %s; using %s", line, active)
+            log.info("using YARN ResourceManager %s", active)
+            return active
+        refusals = [p.refusal for p in answered.values() if p.refusal is not None]
+        if refusals and len(refusals) == len(self.urls):
+            raise refusals[0]
         raise SourceUnavailable(f"no active YARN ResourceManager: {', '.join(tried)}; check --yarn")
+
+    def _probe(self, base: str) -> "_Probe":
+        """What one RM's ``/ws/v1/cluster/info`` says: active or why not, and when it started."""
+        try:
+            response = self._get(base, INFO_PATH, {})
+        except _RmFailure as exc:
+            return _Probe(False, exc.reason)
+        except SourceUnavailable as exc:
+            return _Probe(False, "refused the credentials", refusal=exc)
+        if response.status_code != 200:
+            return _Probe(False, f"HTTP {response.status_code}")
+        try:
+            info = response.json()["clusterInfo"]
+            ha_state = info.get("haState")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _Probe(False, "not a YARN ResourceManager")
+        started = info.get("startedOn") or info.get("id")
+        started_ms = started if isinstance(started, int) and not isinstance(started, bool) and started > 0 else None
+        if ha_state is None or str(ha_state).upper() == "ACTIVE":
+            return _Probe(True, "", started_ms)
+        return _Probe(False, str(ha_state), started_ms)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -608,7 +737,8 @@ class YarnSource(AppStateSource):
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(MAX_BACKOFF_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))
-            self.requests_made += 1
+            with self._count_lock:  # RMs are probed in parallel
+                self.requests_made += 1
             try:
                 response = self._exchange(base, target)
             except socket.timeout:

@@ -222,7 +222,11 @@ class YarnDouble:
     field out, as very old non-HA RMs do); ``max_completed_apps`` keeps only
     that many most recently finished apps (``None``: all); ``user_name_required``
     refuses requests without ``?user.name=`` (simple auth, anonymous disabled);
-    ``basic_auth`` is ``(user, password)`` required as HTTP basic auth.
+    ``basic_auth`` is ``(user, password)`` required as HTTP basic auth;
+    ``cluster_timestamp`` is the RM's start in ms (default: now), reported as
+    ``clusterInfo.id`` and ``startedOn`` and given to new application ids, as a
+    real RM does. Apps of any ``applicationType`` can be added; the listing
+    filters by type only when asked (``applicationTypes``, case-insensitive).
     """
 
     def __init__(
@@ -232,6 +236,7 @@ class YarnDouble:
         max_completed_apps: Optional[int] = None,
         user_name_required: bool = False,
         basic_auth: Optional[Tuple[str, str]] = None,
+        cluster_timestamp: Optional[int] = None,
     ) -> None:
         if max_completed_apps is not None and max_completed_apps < 0:
             raise ValueError("max_completed_apps must be >= 0")
@@ -240,7 +245,7 @@ class YarnDouble:
         self.user_name_required = user_name_required
         self.basic_auth = basic_auth
         self.delay_seconds = 0.0
-        self.cluster_ts = _now_ms()
+        self.cluster_ts = _now_ms() if cluster_timestamp is None else cluster_timestamp
         self._lock = threading.Lock()
         self._apps: Dict[str, Dict[str, Any]] = {}
         self._finished_heap: List[Tuple[int, int, str]] = []
