@@ -94,6 +94,12 @@ CASES = {
     "zk-chroot-dot": (["scan", "--zk", f"{NOWHERE}/apps/./livy"], "invalid chroot"),
     "prefix-empty": (["scan", "--zk", NOWHERE, "--prefix", ""], "--prefix"),
     "prefix-slash": (["scan", "--zk", NOWHERE, "--prefix", "/"], "--prefix"),
+    "prefix-dot": (["scan", "--zk", NOWHERE, "--prefix", "."], "--prefix: invalid prefix '.': it has a '.' component"),
+    "prefix-dotdot": (["prune", "--zk", NOWHERE, "--prefix", "..", "--older-than", "1d"], "a '..' component"),
+    "prefix-dotdot-inside": (["check", "--zk", NOWHERE, "--prefix", "livy/../livy", "--max-sessions", "1"],
+                             "invalid prefix 'livy/../livy'"),
+    "prefix-double-slash": (["scan", "--zk", NOWHERE, "--prefix", "livy//x"], "an empty component"),
+    "prefix-control-character": (["scan", "--zk", NOWHERE, "--prefix", "livy\x01"], "a control character"),
     # choices and unknown options
     "format-unknown": (["scan", "--format", "xml"], "--format"),
     "type-unknown": (["scan", "--type", "streaming"], "--type"),

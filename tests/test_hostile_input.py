@@ -110,7 +110,7 @@ CORPUS = [
             ("live", "within-grace")),
 ]
 SESSION_WITH_CHILD = 13
-"""A session znode that has a child: it is classified (stale), but ZooKeeper refuses its delete."""
+"""A session znode that has a child: Livy never writes one, so it is an anomaly, never a session to delete."""
 UNREADABLE = 12
 """A session znode readable only with OWNER_DIGEST: the scanning client gets NoAuth."""
 OTHER_CHILDREN = ["-1", "0012", "1.tmp", "2147483648", "99999999999999999999", "\u0661\u0662"]
@@ -156,7 +156,6 @@ def corpus(reader, prefix, yarn_rm) -> Corpus:
 
 def _expected_verdicts() -> Dict[Tuple[str, int], Tuple[str, str]]:
     expected = {(entry.type.value, entry.id): entry.expected for entry in CORPUS}
-    expected[(BATCH.value, SESSION_WITH_CHILD)] = ("stale", "app-finished")
     return expected
 
 
@@ -176,6 +175,9 @@ def test_scan_json_reports_every_hostile_znode_and_still_classifies_the_rest(zk_
     assert by_id[14]["owner"] == "\ud800 [red]x[/red]"
     assert document["parents"]["batch"]["other_children"] == sorted(OTHER_CHILDREN)
     assert document["unreadable"] == [{"path": store_path(corpus.prefix, BATCH, str(UNREADABLE)), "error": "NoAuth"}]
+    assert document["summary"]["unreadable"] == 1
+    assert document["anomalies"] == [{"path": store_path(corpus.prefix, BATCH, str(SESSION_WITH_CHILD)),
+                                      "why": "has-children"}]
     assert document["counters"] == {"batch": 23, "interactive": 22}
     warnings = " ".join(document["warnings"])
     assert "children that are not sessions (left alone): -1, 0012, 1.tmp, 2147483648" in warnings
@@ -210,12 +212,11 @@ def test_prune_deletes_only_sessions_and_restore_brings_every_byte_back(
         cwd=tmp_path,
     )
 
-    assert outcome.code == 4, outcome.stderr  # the session with a child cannot be deleted
+    assert outcome.code == 0, outcome.stderr  # the znode with a child is not a session: never selected
     actions = {(s["type"], s["id"]): (s["action"], s.get("detail")) for s in outcome.json()["sessions"]}
     expected_deleted = {key for key, (verdict, _) in _expected_verdicts().items() if verdict in ("stale", "corrupt")}
-    expected_deleted.discard((BATCH.value, SESSION_WITH_CHILD))
     assert {key for key, (action, _) in actions.items() if action == "deleted"} == expected_deleted
-    assert actions[(BATCH.value, SESSION_WITH_CHILD)] == ("failed", "NotEmptyError")
+    assert (BATCH.value, SESSION_WITH_CHILD) not in actions
     after = read_tree(reader, store_root(corpus.prefix))
     batch_dir = store_path(corpus.prefix, BATCH)
     for name in [*OTHER_CHILDREN, "state", str(UNREADABLE), "14", "22", str(SESSION_WITH_CHILD)]:
@@ -235,7 +236,7 @@ def test_an_unreadable_state_counter_is_reported_and_the_scan_goes_on(zk_server,
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["summary"]["sessions"] == 1 and document["counters"]["batch"] is None
-    assert "state (Livy's id counter) is missing or unreadable: check its ACL" in result.stderr
+    assert "state (Livy's id counter) is unreadable (NoAuth): check its ACL and --zk-auth" in result.stderr
 
 
 def test_an_unreadable_session_directory_is_a_clear_error_not_a_lost_connection(zk_server, reader, prefix, yarn_rm):

@@ -37,7 +37,7 @@ class LimitResult(NamedTuple):
 def evaluate(summary: Summary, limits: Limits) -> List[LimitResult]:
     """Measure each configured limit; a value strictly above its threshold is exceeded."""
     measured = {
-        "max-sessions": (summary.sessions, limits.max_sessions),
+        "max-sessions": (summary.sessions + summary.unreadable, limits.max_sessions),
         "max-stale": (summary.by_verdict[Verdict.STALE], limits.max_stale),
         "max-bytes": (summary.bytes, limits.max_bytes),
     }

@@ -169,7 +169,7 @@ def decode_session(session_type: SessionType, znode: Znode, session_id: Optional
     bad data); a caller that kept the id it parsed passes it as ``session_id``.
     Null data (as kazoo returns it) is treated as empty.
     """
-    path, data, version, ctime_ms, mtime_ms = znode
+    path, data, version, ctime_ms, mtime_ms = znode[:5]
     if session_id is None:
         name = path.rpartition("/")[2]
         session_id = session_id_from_name(name)
@@ -204,6 +204,39 @@ def decode_session(session_type: SessionType, znode: Znode, session_id: Optional
         None,
         redact_uri(get("rscDriverUri")) if interactive else None,
     ))
+
+
+def counter_problem(data: Optional[bytes]) -> Optional[str]:
+    """What is wrong with an existing ``state`` znode's data, in a few words safe to print; None if nothing.
+
+    Livy fails every new session on a counter it cannot read, and hands out
+    negative ids from a negative one.
+    """
+    value, corrupt = _parse_json(data)
+    if corrupt is not None:
+        return {"empty": "empty", "not-utf8": "not UTF-8", "bad-json": "not JSON"}[corrupt]
+    if type(value) is not dict:
+        return f"not a JSON object but {_json_type_name(value)}"
+    if "nextSessionId" not in value:
+        return "no nextSessionId"
+    if len(value) != 1:
+        return "keys other than nextSessionId"
+    next_id = value["nextSessionId"]
+    if type(next_id) is not int:
+        return f"nextSessionId is {_json_type_name(next_id)}, not an integer"
+    if not SCALA_INT_MIN <= next_id <= SCALA_INT_MAX:
+        return "nextSessionId is out of Livy's Int range"
+    if next_id < 0:
+        return f"nextSessionId is negative ({next_id})"
+    return None
+
+
+def _json_type_name(value: Any) -> str:
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (int, "a number"), (float, "a number"),
+                       (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return "null"
 
 
 def decode_counter(data: Optional[bytes]) -> Optional[int]:

@@ -10,7 +10,14 @@ from typing import List, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable, ZkJanitorError, ZooKeeperUnavailable
-from zkjanitor.inventory import COUNTER_NODE, children_reply_bytes, parent_path, read_inventory, store_root
+from zkjanitor.inventory import (
+    COUNTER_NODE,
+    children_reply_bytes,
+    no_store_here,
+    parent_path,
+    read_inventory,
+    store_root,
+)
 from zkjanitor.model import SessionType
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, classify_inventory
 from zkjanitor.sources.yarn import YarnSource
@@ -34,6 +41,11 @@ def check_zookeeper(options: ZkOptions, prefix: str, types: Sequence[SessionType
             if client.exists(root) is None:
                 findings.append(Finding(
                     "error", "prefix", root, f"no Livy state store at {root}",
+                    "check --prefix (Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"))
+                return findings
+            if not any(client.exists(parent_path(prefix, t)) for t in SessionType):
+                findings.append(Finding(
+                    "error", "prefix", root, no_store_here(root, client.get_children(root)),
                     "check --prefix (Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"))
                 return findings
             for session_type in types:
@@ -78,21 +90,36 @@ def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
     return [Finding("ok", "yarn", active, "active ResourceManager found", "")]
 
 
-def check_evidence(options: ZkOptions, prefix: str, types: Sequence[SessionType], source: YarnSource) -> List[Finding]:
-    """Can the ResourceManager vouch for this store's sessions? Reads the store and asks once, as a scan does."""
+def check_sessions(options: ZkOptions, prefix: str, types: Sequence[SessionType],
+                   source: Optional[YarnSource]) -> List[Finding]:
+    """Can every session znode be read, and can the ResourceManager vouch for them? Reads the store, as a scan does."""
     try:
         with connected(options) as client:
             inventory = read_inventory(client, prefix, types)
     except ZkJanitorError:
         return []  # check_zookeeper reports what is wrong with the store
+    findings = [
+        Finding("error", "store", f"{parent.path}/{COUNTER_NODE}", f"the id counter is {parent.counter_problem}",
+                "Livy fails every new session on a counter it cannot read: set it to "
+                '{"nextSessionId": <above the highest session id>} (and check its ACL)')
+        for parent in inventory.parents.values()
+        if parent.counter_problem is not None and parent.counter_problem != "missing"
+    ]
+    if inventory.unreadable:
+        path, error = inventory.unreadable[0]
+        findings.append(Finding(
+            "error", "store", path, f"{len(inventory.unreadable):,} session znode(s) could not be read ({error})",
+            "zkjanitor can neither count nor judge them: give it read access (--zk-auth, --zk-sasl) or fix the ACLs"))
+    if source is None:
+        return findings
     result = classify_inventory(inventory, source)
     if result.source_error:
-        return [Finding("error", "yarn", source.urls[0] if len(source.urls) == 1 else ", ".join(source.urls),
-                        result.source_error, "check that --yarn names the cluster Livy submits to")]
+        return findings + [Finding("error", "yarn", ", ".join(source.urls), result.source_error,
+                                   "check that --yarn names the cluster Livy submits to")]
     asked = [r for r in result.reports if r.session.corrupt is None]
     known = sum(1 for r in asked if r.app is not None)
-    return [Finding("ok", "yarn", None, f"the ResourceManager knows {known:,} of the store's {len(asked):,} "
-                    "sessions' applications", "")]
+    return findings + [Finding("ok", "yarn", None, f"the ResourceManager knows {known:,} of the store's "
+                               f"{len(asked):,} sessions' applications", "")]
 
 
 def has_problems(findings: Sequence[Finding]) -> bool:

@@ -12,8 +12,8 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, NoNodeError
 
-from zkjanitor.decoder import decode_counter, decode_session, session_id_from_name
-from zkjanitor.errors import StoreNotFound, ZooKeeperUnavailable
+from zkjanitor.decoder import counter_problem, decode_counter, decode_session, session_id_from_name
+from zkjanitor.errors import ConfigError, StoreNotFound, ZooKeeperUnavailable
 from zkjanitor.model import Session, SessionType, Znode
 from zkjanitor.zk.reader import read_children
 
@@ -30,6 +30,8 @@ class ParentInfo(NamedTuple):
     children_reply_bytes: int = 0
     counter: Optional[int] = None
     other_children: Tuple[str, ...] = ()
+    counter_problem: Optional[str] = None
+    """Why ``counter`` is unusable: ``missing``, ``unreadable (NoAuth)`` or ``corrupt: <what>``; None when fine."""
 
 
 class Inventory(NamedTuple):
@@ -40,6 +42,23 @@ class Inventory(NamedTuple):
     parents: Dict[SessionType, ParentInfo]
     unreadable: List[Tuple[str, str]]
     read_method: str
+    anomalies: List[Tuple[str, str]] = []
+    """Session-named znodes Livy cannot have written, as ``(path, why)``: ``ephemeral`` or ``has-children``.
+    They are not sessions: never classified, never selected, never deleted."""
+
+
+def normalise_prefix(prefix: str) -> str:
+    """Livy's key prefix without surrounding slashes; ConfigError for one that names no single znode path.
+
+    ZooKeeper paths have no empty, ``.`` or ``..`` components and no control
+    characters; Livy's prefix may contain ``/`` between components.
+    """
+    components = prefix.strip("/").split("/")
+    bad = next((c for c in components if c in ("", ".", "..")), None)
+    if bad is not None or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in prefix):
+        why = "a control character" if bad is None else ("an empty component" if bad == "" else f"a {bad!r} component")
+        raise ConfigError(f"invalid prefix {prefix!r}: it has {why}; give Livy's key prefix, e.g. livy")
+    return "/".join(components)
 
 
 def store_root(prefix: str) -> str:
@@ -49,6 +68,13 @@ def store_root(prefix: str) -> str:
 
 def parent_path(prefix: str, session_type: SessionType) -> str:
     return f"{store_root(prefix)}/v1/{session_type.value}"
+
+
+def no_store_here(root: str, children: Sequence[str]) -> str:
+    """Why ``root``, which exists, holds no Livy state store (neither ``v1/batch`` nor ``v1/interactive``)."""
+    shown = ", ".join(sorted(children)[:5]) + (f" and {len(children) - 5} more" if len(children) > 5 else "")
+    return (f"no Livy state store at {root}: it exists but has neither v1/batch nor v1/interactive "
+            f"({'its children: ' + shown if children else 'it has no children'})")
 
 
 def children_reply_bytes(names: Sequence[str]) -> int:
@@ -78,6 +104,9 @@ def read_inventory(
             f"no Livy state store at {root} {where}: check --prefix "
             "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"
         )
+    if not any(client.exists(parent_path(prefix, t)) for t in SessionType):
+        raise StoreNotFound(no_store_here(root, client.get_children(root)) + ": check --prefix "
+                            "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk")
     parents: Dict[SessionType, ParentInfo] = {}
     to_read: List[Tuple[SessionType, str, List[str]]] = []
     for session_type in sorted(types, key=lambda t: t.value):
@@ -97,20 +126,24 @@ def read_inventory(
         others: Tuple[str, ...] = ()
         if len(session_ids) < len(names):
             others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
+        counter, counter_trouble = (_read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
+                                    else (None, "missing"))
         parents[session_type] = ParentInfo(
             session_type,
             path,
             exists=True,
             num_children=len(names),
             children_reply_bytes=children_reply_bytes(names),
-            counter=_read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names else None,
+            counter=counter,
             other_children=others,
+            counter_problem=counter_trouble,
         )
         to_read.append((session_type, path, list(map(str, session_ids))))  # a session's name is str(id)
 
     total = sum(len(names) for _, _, names in to_read)
     sessions: List[Session] = []
     unreadable: List[Tuple[str, str]] = []
+    anomalies: List[Tuple[str, str]] = []
     method_used = read_method
     for session_type, path, names in to_read:
         done_before = len(sessions) + len(unreadable)
@@ -119,18 +152,25 @@ def read_inventory(
         def decode(znodes: List[Znode], session_type: SessionType = session_type, name_at: int = len(path) + 1) -> None:
             # Called per batch as it arrives: decoding overlaps the reads still in flight. Each
             # name was accepted by session_id_from_name above, so int() of it is the id.
+            odd = [(znode.path, znode.not_a_session) for znode in znodes if znode.ephemeral_owner or znode.num_children]
+            if odd:
+                anomalies.extend(odd)
+                znodes = [znode for znode in znodes if znode.not_a_session is None]
             sessions.extend([decode_session(session_type, znode, int(znode.path[name_at:])) for znode in znodes])
 
         result = read_children(client, path, names, method=read_method, progress=report, sink=decode)
         method_used = result.method
         unreadable.extend(result.errors)
-    return Inventory(prefix, sessions, parents, unreadable, method_used)
+    return Inventory(prefix, sessions, parents, unreadable, method_used, anomalies)
 
 
-def _read_counter(client: KazooClient, path: str) -> Optional[int]:
-    """``nextSessionId``, or None when the counter is missing, unreadable (e.g. NoAuth) or malformed."""
+def _read_counter(client: KazooClient, path: str) -> Tuple[Optional[int], Optional[str]]:
+    """``(nextSessionId or None, what is wrong with it or None)``: see :attr:`ParentInfo.counter_problem`."""
     try:
         data, _ = client.get(path)
-    except (NoNodeError, NoAuthError):
-        return None
-    return decode_counter(data)
+    except NoNodeError:
+        return None, "missing"
+    except NoAuthError:
+        return None, "unreadable (NoAuth)"
+    problem = counter_problem(data)
+    return decode_counter(data), (None if problem is None else f"corrupt: {problem}")

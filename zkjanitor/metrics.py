@@ -72,6 +72,8 @@ def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) 
         metrics.gauge("parent_children", "Children of /<prefix>/v1/<type>.", parent.num_children, labels)
         metrics.gauge("children_reply_bytes", "Size of the getChildren reply of /<prefix>/v1/<type> "
                       "(Java clients fail at 1 MB).", parent.children_reply_bytes, labels)
+    metrics.gauge("unreadable_session_znodes", "Session znodes zkjanitor could not read (e.g. NoAuth); "
+                  "in no other count.", summary.unreadable)
     if summary.oldest_stale_seconds is not None:
         metrics.gauge("oldest_stale_age_seconds", "Age of the oldest stale session.", summary.oldest_stale_seconds)
     metrics.gauge("source_up", "1 when the application-state source answered and could vouch for its answers, else 0.",

@@ -34,11 +34,21 @@ class Znode(NamedTuple):
     version: int
     ctime_ms: int
     mtime_ms: int
+    ephemeral_owner: int = 0
+    """The session id of the owner of an ephemeral znode; 0 for a persistent one (all Livy writes)."""
+    num_children: int = 0
 
     @classmethod
     def from_stat(cls, path: str, data: Optional[bytes], stat: Any) -> "Znode":
         """From kazoo's ``get`` answer: ``data`` (None reads as ``b""``) and its ``ZnodeStat``."""
-        return cls(path, data or b"", stat.version, stat.ctime, stat.mtime)
+        return cls(path, data or b"", stat.version, stat.ctime, stat.mtime, stat.ephemeralOwner, stat.numChildren)
+
+    @property
+    def not_a_session(self) -> Optional[str]:
+        """Why a session-named znode cannot be Livy's (``ephemeral``, ``has-children``), else None."""
+        if self.ephemeral_owner:
+            return "ephemeral"
+        return "has-children" if self.num_children else None
 
 
 class Session(NamedTuple):

@@ -35,6 +35,8 @@ class Summary(NamedTuple):
     bytes: int
     bytes_by_type: Dict[SessionType, int]
     oldest_stale_seconds: Optional[float]
+    unreadable: int = 0
+    """Session znodes that could not be read (e.g. NoAuth): in no other count."""
 
 
 def classify_inventory(
@@ -83,8 +85,9 @@ def classify_inventory(
     return ScanResult(inventory, reports, now_ms, source_error)
 
 
-def summarize(reports: Sequence[SessionReport], types: Sequence[SessionType]) -> Summary:
-    """Totals by verdict and by type, bytes, and the age of the oldest stale session."""
+def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
+    """Totals by verdict and by type, bytes, the age of the oldest stale session, and the unreadable znodes."""
+    reports = result.reports
     by_type_verdict = {t: dict.fromkeys(Verdict, 0) for t in types}
     bytes_by_type: Counter = Counter()
     oldest = None
@@ -105,6 +108,7 @@ def summarize(reports: Sequence[SessionReport], types: Sequence[SessionType]) ->
         bytes=sum(bytes_by_type.values()),
         bytes_by_type={t: bytes_by_type[t] for t in by_type_verdict},
         oldest_stale_seconds=oldest,
+        unreadable=len(result.inventory.unreadable),
     )
 
 
@@ -134,9 +138,15 @@ def store_warnings(
                 f"{parent.children_reply_bytes / 1e6:.2f} MB and Java clients (Livy, zkCli) fail at 1 MB "
                 "(jute.maxbuffer): prune stale sessions now"
             )
-        if parent.counter is None:
-            warnings.append(f"{parent.path}/state (Livy's id counter) is missing or unreadable: check its ACL; "
-                            "if it is really gone, Livy restarts ids at 0 and overwrites sessions")
+        problem = parent.counter_problem
+        if problem == "missing":
+            warnings.append(f"{parent.path}/state (Livy's id counter) is missing: Livy restarts ids at 0 and "
+                            "overwrites sessions")
+        elif problem is not None and problem.startswith("unreadable"):
+            warnings.append(f"{parent.path}/state (Livy's id counter) is {problem}: check its ACL and --zk-auth")
+        elif problem is not None:
+            warnings.append(f"{parent.path}/state (Livy's id counter) is {problem}: Livy fails every new "
+                            "session until it is repaired")
         if parent.other_children:
             shown = ", ".join(parent.other_children[:5])
             more = f" and {len(parent.other_children) - 5} more" if len(parent.other_children) > 5 else ""
@@ -153,6 +163,12 @@ def store_warnings(
             f"{ahead} session(s) have an id at or above their nextSessionId counter: "
             "the state node was reset or another server writes here"
         )
+    anomalies = result.inventory.anomalies
+    if anomalies:
+        shown = ", ".join(f"{path} ({why})" for path, why in anomalies[:3])
+        more = f" and {len(anomalies) - 3} more" if len(anomalies) > 3 else ""
+        warnings.append(f"{len(anomalies)} session-named znode(s) Livy cannot have written are left alone "
+                        f"(never selected): {shown}{more}")
     if result.inventory.unreadable:
         path, error = result.inventory.unreadable[0]
         warnings.append(

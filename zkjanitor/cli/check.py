@@ -9,7 +9,7 @@ import click
 from zkjanitor.check import Limits, evaluate
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options, warn
 from zkjanitor.cli.scan import run_scan, scan_warnings
-from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable
+from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable, ZooKeeperUnavailable
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.render import json as json_render
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, summarize
@@ -44,6 +44,8 @@ class SizeType(click.ParamType):
 @click.option("--max-stale", type=click.IntRange(min=0), metavar="N",
               help="Fail when more sessions are stale (needs --yarn).")
 @click.option("--max-bytes", type=SizeType(), metavar="SIZE", help="Fail when session data exceeds SIZE, e.g. 50MB.")
+@click.option("--allow-unreadable", is_flag=True,
+              help="Judge the limits even when some session znodes could not be read (default: exit 3).")
 @click.option("--warn-children-bytes", type=SizeType(), default=CHILDREN_REPLY_WARN_BYTES, show_default=True,
               metavar="SIZE", help="Warn when a parent's getChildren reply reaches SIZE (Java clients fail at 1 MB).")
 @pass_settings
@@ -53,12 +55,14 @@ def check(
     max_sessions: Optional[int],
     max_stale: Optional[int],
     max_bytes: Optional[int],
+    allow_unreadable: bool,
     warn_children_bytes: int,
 ) -> int:
     """Exit 1 when the Livy state store exceeds a limit, 0 when within all of them.
 
     Never writes to ZooKeeper. Exit 3 when ZooKeeper, or YARN while --max-stale
-    is set, cannot be reached.
+    is set, cannot be reached, and when session znodes cannot be read (unless
+    --allow-unreadable). Unreadable znodes count toward --max-sessions.
     """
     limits = Limits(max_sessions, max_stale, max_bytes)
     if not limits.any:
@@ -68,7 +72,7 @@ def check(
         raise ConfigError("--max-stale needs an application-state source: pass --yarn http://<rm>:8088")
     with connected(settings.zk) as client:
         result = run_scan(settings, client)
-    summary = summarize(result.reports, settings.types)
+    summary = summarize(result, settings.types)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
     warnings = scan_warnings(settings, result, warn_children_bytes)
@@ -76,6 +80,11 @@ def check(
         warn(message)
     if result.source_error and limits.needs_source:
         raise SourceUnavailable(f"{result.source_error}; cannot evaluate --max-stale")
+    if result.inventory.unreadable and not allow_unreadable:
+        path, error = result.inventory.unreadable[0]
+        raise ZooKeeperUnavailable(
+            f"{len(result.inventory.unreadable):,} session znode(s) could not be read (first: {path}: {error}), "
+            "so the limits cannot be judged: check the ACLs and --zk-auth, or pass --allow-unreadable")
     results = evaluate(summary, limits)
     violations = [r for r in results if r.exceeded]
     if metrics is not None:

@@ -21,6 +21,7 @@ import click
 
 from zkjanitor.classify import Policy
 from zkjanitor.errors import ConfigError, ZkJanitorError
+from zkjanitor.inventory import normalise_prefix
 from zkjanitor.livyconf import LivyConf, load_livy_conf
 from zkjanitor.metrics import MetricSet, add_run_metrics, write_atomically
 from zkjanitor.model import SessionType
@@ -216,17 +217,18 @@ def resolve_settings(
     conf = load_livy_conf(livy_conf) if livy_conf else None
     if zk is not None and not zk.strip():
         raise ConfigError("--zk is empty: give a connect string host:port[,host:port...][/chroot]")
-    if prefix is not None and not prefix.strip("/"):
-        raise ConfigError(f"invalid --prefix {prefix!r}: give Livy's key prefix, e.g. livy")
     connect = zk or (conf.zookeeper_url if conf else None) or DEFAULT_ZK
-    resolved_prefix = prefix or (conf.key_prefix if conf else None) or DEFAULT_PREFIX
-    if not resolved_prefix.strip("/"):
-        raise ConfigError(f"invalid --prefix {prefix!r}: give Livy's key prefix, e.g. livy")
+    try:
+        resolved_prefix = normalise_prefix(prefix if prefix is not None else
+                                           (conf.key_prefix if conf else None) or DEFAULT_PREFIX)
+    except ConfigError as exc:
+        where = "--prefix" if prefix is not None else "livy.conf's livy.server.recovery.zk-state-store.key-prefix"
+        raise ConfigError(f"{where}: {exc}") from None
     types = tuple(SessionType) if session_type == "all" else (SessionType(session_type),)
     return Settings(
         zk=ZkOptions(connect=validate_connect_string(connect), timeout=timeout,
                      **resolve_zk_auth(zk_auth or ZkAuthArgs(), os.environ)._asdict()),
-        prefix=resolved_prefix.strip("/"),
+        prefix=resolved_prefix,
         yarn_urls=tuple(validate_urls(yarn)) if yarn else (),
         yarn_auth=_yarn_auth(yarn_auth, yarn_user),
         yarn_timeout=timeout,

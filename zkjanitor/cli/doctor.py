@@ -10,7 +10,7 @@ from rich.text import Text
 
 from zkjanitor.advice import review_livy_conf
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options
-from zkjanitor.doctor import check_evidence, check_yarn, check_zookeeper, has_problems
+from zkjanitor.doctor import check_sessions, check_yarn, check_zookeeper, has_problems
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
@@ -40,8 +40,8 @@ def doctor(settings: Settings, metrics: Optional[MetricSet]) -> int:
     source = settings.app_source()
     try:
         findings += check_yarn(source)
-        if source is not None and not has_problems(findings[-1:]):
-            findings += check_evidence(settings.zk, settings.prefix, settings.types, source)
+        usable = source if source is not None and not has_problems(findings[-1:]) else None
+        findings += check_sessions(settings.zk, settings.prefix, settings.types, usable)
     finally:
         if source is not None:
             source.close()

@@ -136,7 +136,7 @@ def prune(
                              f"undo with: zkjanitor restore {backup_path} --apply")
                         raise
     if metrics is not None:
-        add_store_metrics(metrics, scan_result, summarize(scan_result.reports, settings.types))
+        add_store_metrics(metrics, scan_result, summarize(scan_result, settings.types))
         add_prune_metrics(metrics, result.counts, Outcome.ALL)
     mode = "apply" if apply_changes else "dry-run"
     if settings.output_format == "json":
@@ -163,7 +163,7 @@ def _prune_json(settings: Settings, scan_result: ScanResult, result: PruneResult
         "counts": counts,
         "backup": str(backup_path) if backup_path else None,
         "aborted": result.aborted,
-        "summary": json_render.summary_json(summarize(scan_result.reports, settings.types)),
+        "summary": json_render.summary_json(summarize(scan_result, settings.types)),
         "sessions": json_render.EncodedArray(map(_outcome_line, result.outcomes)),
     }
 
@@ -187,7 +187,7 @@ def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResu
         console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))
         if len(reports) > ROWS_SHOWN:
             console.print(f"... and {len(reports) - ROWS_SHOWN:,} more (--format json lists them all)")
-    summary = summarize(scan_result.reports, settings.types)
+    summary = summarize(scan_result, settings.types)
     counts = {action: n for action, n in result.counts.items() if n}
     kept = ", ".join(f"{summary.by_verdict[v]:,} {v.value}" for v in Verdict if summary.by_verdict[v])
     corrupt = sum(1 for report in reports if report.verdict is Verdict.CORRUPT)

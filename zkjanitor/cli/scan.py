@@ -101,7 +101,7 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     """
     with connected(settings.zk) as client:
         result = run_scan(settings, client)
-    summary = summarize(result.reports, settings.types)
+    summary = summarize(result, settings.types)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
     warnings = scan_warnings(settings, result)

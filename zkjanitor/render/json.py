@@ -98,6 +98,7 @@ def summary_json(summary: Summary) -> Dict[str, Any]:
     document: Dict[str, Any] = {"sessions": summary.sessions}
     document.update({verdict.value: summary.by_verdict[verdict] for verdict in Verdict})
     document["bytes"] = summary.bytes
+    document["unreadable"] = summary.unreadable
     document["oldest_stale_age_seconds"] = (
         None if summary.oldest_stale_seconds is None else round(summary.oldest_stale_seconds, 3)
     )
@@ -143,6 +144,7 @@ def scan_json(
             for t, p in inventory.parents.items()
         },
         "unreadable": [{"path": path, "error": error} for path, error in inventory.unreadable],
+        "anomalies": [{"path": path, "why": why} for path, why in inventory.anomalies],
         "source_error": result.source_error,
         "warnings": list(warnings),
         "sessions": EncodedArray(map(session_line, sessions)),

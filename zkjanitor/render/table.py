@@ -45,7 +45,9 @@ def timestamp(ms: Optional[int], utc: bool) -> str:
 
 def summary_table(summary: Summary, title: Optional[str] = None) -> Table:
     """Sessions by type and verdict, with bytes."""
-    table = Table(title=title, title_justify="left", show_footer=len(summary.by_type_verdict) > 1)
+    table = Table(title=title, title_justify="left", show_footer=len(summary.by_type_verdict) > 1,
+                  caption=(f"and {summary.unreadable:,} session znode(s) that could not be read (ACL)"
+                           if summary.unreadable else None), caption_justify="left", caption_style="red")
     table.add_column("type", footer="total")
     for verdict in Verdict:
         table.add_column(

@@ -61,9 +61,9 @@ _GET_DATA_OP_HEADER = multiheader_struct.pack(GetData.type, False, -1)
 _END_HEADER = multiheader_struct.pack(-1, True, -1)
 _NO_WATCH = b"\x00"
 _HEADER_SIZE = multiheader_struct.size
-_STAT_TIMES_AND_VERSION = struct.Struct(">16xqqi32x")
-"""ZooKeeper's 68-byte ``Stat``, unpacked to ``(ctime, mtime, version)`` only (kazoo's
-``stat_struct`` unpacks all 11 fields)."""
+_STAT_FIELDS_USED = struct.Struct(">16xqqi8xq4xi8x")
+"""ZooKeeper's 68-byte ``Stat``, unpacked to ``(ctime, mtime, version, ephemeralOwner, numChildren)``
+only (kazoo's ``stat_struct`` unpacks all 11 fields)."""
 
 
 class MultiRead:
@@ -108,8 +108,8 @@ class MultiRead:
         add = outcomes.append
         unpack_header = multiheader_struct.unpack_from
         unpack_int = int_struct.unpack_from
-        unpack_stat = _STAT_TIMES_AND_VERSION.unpack_from
-        stat_size = _STAT_TIMES_AND_VERSION.size
+        unpack_stat = _STAT_FIELDS_USED.unpack_from
+        stat_size = _STAT_FIELDS_USED.size
         get_data = GetData.type
         new_znode = tuple.__new__
         for path in self.paths:
@@ -124,9 +124,9 @@ class MultiRead:
                 else:
                     data = buffer[offset : offset + value]
                     offset += value
-                ctime, mtime, version = unpack_stat(buffer, offset)
+                ctime, mtime, version, ephemeral_owner, num_children = unpack_stat(buffer, offset)
                 offset += stat_size
-                add(new_znode(Znode, (path, data, version, ctime, mtime)))
+                add(new_znode(Znode, (path, data, version, ctime, mtime, ephemeral_owner, num_children)))
             elif op_type == ERROR_OPCODE:
                 add(_op_error(value))
             else:
