@@ -23,6 +23,7 @@ from zkjanitor.backup import read_backup
 from zkjanitor.model import SessionType
 from zkjanitor.testing.seeder import SeedZnode, encode_record, livy_record, seed, store_path, yarn_app
 from zkjanitor.testing.yarn_double import YarnDouble
+from zkjanitor.zk.lock import LOCK_NODE
 
 REPO = Path(__file__).resolve().parent.parent
 DAY_MS = 86_400_000
@@ -129,13 +130,17 @@ def seed_store(
 
 
 def read_tree(client: KazooClient, root: str) -> Dict[str, bytes]:
-    """Every znode at and below ``root``: path -> data."""
+    """Every znode at and below ``root``: path -> data; without the prune lock's znodes.
+
+    A run killed or cut off from ZooKeeper leaves its lock's (empty) parent
+    behind in the store root (zk/lock.py): zkjanitor's own, not Livy's data.
+    """
     tree: Dict[str, bytes] = {}
     pending = [root]
     while pending:
         path = pending.pop()
         tree[path] = client.get(path)[0]
-        pending.extend(f"{path}/{child}" for child in client.get_children(path))
+        pending.extend(f"{path}/{child}" for child in client.get_children(path) if child != LOCK_NODE)
     return tree
 
 

@@ -137,11 +137,19 @@ def test_lines_are_the_compact_json_of_each_entry_and_outcome(tmp_path):
     assert records[3] == {"path": "/a", "outcome": DELETED}
 
 
-def test_the_default_name_is_a_utc_timestamp(tmp_path):
-    now = datetime(2024, 3, 5, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
+def test_the_default_name_is_a_utc_timestamp_with_milliseconds_and_the_pid(tmp_path):
+    now = datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
     assert (
-        default_backup_path(tmp_path, now) == tmp_path / "zkjanitor-backup-20240305T050809Z.jsonl"
+        default_backup_path(tmp_path, now)
+        == tmp_path / f"zkjanitor-backup-20240305T050809.123Z-{os.getpid()}.jsonl"
     )
+
+
+def test_two_prunes_in_the_same_second_get_different_default_backups(tmp_path, monkeypatch):
+    now = datetime(2024, 3, 5, 7, 8, 9, 123456, tzinfo=timezone.utc)
+    first = default_backup_path(tmp_path, now)
+    monkeypatch.setattr(os, "getpid", lambda: 999_999)  # another process, the same millisecond
+    assert default_backup_path(tmp_path, now) != first
 
 
 def test_written_lines_are_on_disk_before_write_returns(tmp_path):

@@ -61,15 +61,33 @@ def test_a_holder_that_dies_frees_the_lock(zk_server, other_client, prefix):
         pass
 
 
-def test_the_lock_lives_outside_livys_tree_and_prefixes_do_not_share_it(
-    zk_client, other_client, prefix
-):
+def test_the_lock_lives_beside_livys_v1_and_prefixes_do_not_share_it(zk_client, other_client, prefix):
     with prune_lock(zk_client, prefix, identifier="a"):
         with prune_lock(other_client, prefix + "2", identifier="b"):
             pass
-        assert lock_path(prefix).startswith("/zkjanitor/locks/")
-        assert "/" not in lock_path(prefix)[len("/zkjanitor/locks/") :]
-        assert zk_client.exists(f"/{prefix}") is None
+        assert lock_path(prefix) == f"/{prefix}/zkjanitor-lock"
+        assert zk_client.exists(f"/{prefix}/v1") is None  # nothing in Livy's own tree
+
+
+def test_one_store_is_one_lock_however_it_is_named(zk_server, zk_client, prefix):
+    """``--zk host/ch --prefix livy`` and ``--zk host --prefix ch/livy`` are the same store."""
+    chroot, inner = prefix.split("/", 1)
+    zk_client.ensure_path(f"/{chroot}")
+    through_chroot = KazooClient(hosts=f"{zk_server.connect_string}/{chroot}")
+    through_chroot.start(timeout=15)
+    try:
+        with prune_lock(through_chroot, inner, identifier="named with a chroot"):
+            with pytest.raises(LockHeld) as raised:
+                with prune_lock(zk_client, prefix, identifier="named without"):
+                    pass
+            assert f"another prune holds the lock for /{prefix} since" in str(raised.value)
+        with prune_lock(zk_client, prefix, identifier="named without"):
+            with pytest.raises(LockHeld):
+                with prune_lock(through_chroot, inner, identifier="named with a chroot"):
+                    pass
+    finally:
+        through_chroot.stop()
+        through_chroot.close()
 
 
 def test_the_default_identifier_says_who_where_and_since_when():

@@ -463,7 +463,7 @@ def test_an_unanswered_transaction_is_verified_and_the_run_stops(
             "not deleted: connection to ZooKeeper lost (ConnectionLoss); the znode is intact",
         )
     }
-    assert {o.detail for o in result.outcomes[600:]} == {f"not attempted: {result.aborted}"}
+    assert {(o.action, o.detail) for o in result.outcomes[600:]} == {(Outcome.NOT_ATTEMPTED, result.aborted)}
     assert len(existing_ids(zk_client, long_prefix)) == 601
     assert len(existing_ids(zk_client, prefix)) == 6
 
@@ -504,7 +504,7 @@ def test_a_backup_that_cannot_be_written_stops_the_deletes(zk_client, prefix, tm
         result = apply_prune(zk_client, reports, backup, batch_size=2)
 
     assert result.aborted.startswith("backup write failed: cannot write backup")
-    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.FAILED] * 4
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.NOT_ATTEMPTED] * 4
     assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
 
 
@@ -522,7 +522,7 @@ def test_outcomes_that_cannot_be_recorded_stop_the_deletes(zk_client, prefix, tm
         result = apply_prune(zk_client, reports, backup, batch_size=2)
 
     assert result.aborted.startswith("backup write failed: cannot write backup")
-    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.FAILED] * 4
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.NOT_ATTEMPTED] * 4
     assert existing_ids(zk_client, prefix) == {"state", "2", "3", "4", "5"}
     # The deleted pair has no recorded outcome, so a restore still brings it back. The next pair
     # was backed up while the first was being deleted; it was never deleted, and restore never
@@ -667,14 +667,12 @@ def test_losing_zookeeper_between_batches_stops_and_reports_the_rest_not_attempt
         client.close()
 
     assert result.aborted == "connection to ZooKeeper lost"
-    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 3 + [Outcome.FAILED] * 6
-    assert {o.detail for o in result.outcomes[3:]} == {
-        "not attempted: connection to ZooKeeper lost"
-    }
+    assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 3 + [Outcome.NOT_ATTEMPTED] * 6
+    assert {o.detail for o in result.outcomes[3:]} == {"connection to ZooKeeper lost"}
     # The second batch was backed up while the first was being deleted; its outcome says it was not.
     entries = read_backup(tmp_path / "backup.jsonl").entries
     assert [(e.path, e.outcome) for e in entries] == [
-        (r.session.path, "deleted" if r in reports[:3] else "failed") for r in reports[:6]
+        (r.session.path, "deleted" if r in reports[:3] else "not-attempted") for r in reports[:6]
     ]
 
     own_server.start()
@@ -738,9 +736,9 @@ def test_zookeeper_killed_while_a_batch_is_deleted_and_the_next_backed_up_leaves
     )
     if second[0].action == Outcome.DELETED:
         assert second_paths <= gone
-    assert {o.detail for o in rest} == {f"not attempted: {result.aborted}"}
+    assert {(o.action, o.detail) for o in rest} == {(Outcome.NOT_ATTEMPTED, result.aborted)}
     # The third batch was backed up as ZooKeeper died: its outcome says it was not deleted.
     recorded = {entry.path: entry.outcome for entry in entries}
-    assert [recorded[r.session.path] for r in reports[6:9]] == ["failed"] * 3
+    assert [recorded[r.session.path] for r in reports[6:9]] == ["not-attempted"] * 3
     assert not {r.session.path for r in reports[9:]} & set(recorded)
     assert {o.entry.path for o in restored if o.action == RestoreAction.RESTORED} == gone

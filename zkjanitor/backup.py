@@ -60,7 +60,7 @@ REQUIRED_ENTRY_FIELDS = ("path", "data_b64", "ctime", "mtime", "version")
 """The fields the contract promises; on read type, id, verdict and reason are optional."""
 
 DELETED = "deleted"
-RECORDED_OUTCOMES = (DELETED, "skipped-changed", "skipped-gone", "failed")
+RECORDED_OUTCOMES = (DELETED, "skipped-changed", "skipped-gone", "failed", "not-attempted")
 """The prune actions an outcome record may hold (those of :class:`zkjanitor.prune.Outcome`
 that settle a znode); only ``deleted`` means the znode is to be restored."""
 
@@ -95,9 +95,14 @@ class Backup(NamedTuple):
 
 
 def default_backup_path(directory: Path, now: datetime) -> Path:
-    """``directory/zkjanitor-backup-YYYYmmddTHHMMSSZ.jsonl`` for ``now`` (converted to UTC)."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return directory / f"zkjanitor-backup-{stamp}.jsonl"
+    """``directory/zkjanitor-backup-YYYYmmddTHHMMSS.mmmZ-<pid>.jsonl`` for ``now`` (converted to UTC).
+
+    Sorts by time; the milliseconds and the process id keep two prunes started
+    in the same second (two cron jobs, two stores) from colliding.
+    """
+    moment = now.astimezone(timezone.utc)
+    stamp = moment.strftime("%Y%m%dT%H%M%S") + f".{moment.microsecond // 1000:03d}Z"
+    return directory / f"zkjanitor-backup-{stamp}-{os.getpid()}.jsonl"
 
 
 def _already_exists(path: Path) -> str:
@@ -120,6 +125,11 @@ def check_new_backup_path(path: Path) -> None:
     if not path.parent.is_dir():
         raise ConfigError(
             f"cannot write backup {path}: directory {path.parent} does not exist; "
+            "choose another --backup path"
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"cannot write backup {path}: directory {path.parent} is not writable; "
             "choose another --backup path"
         )
 

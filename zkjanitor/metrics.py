@@ -93,6 +93,17 @@ def add_prune_metrics(metrics: MetricSet, counts: Mapping[str, int], actions: Se
                       {"action": action})
 
 
+def check_writable(path: Path) -> None:
+    """Raise ConfigError now if :func:`write_atomically` could not write ``path`` (before a run changes anything)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ConfigError(f"cannot write metrics file {path}: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(temp_name)
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix."""
     directory = path.parent if str(path.parent) else Path(".")

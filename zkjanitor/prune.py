@@ -17,7 +17,7 @@ Safety rules (the contract's "Safety rules of prune --apply"):
   retried once as individual version-checked deletes.
 * On a connection loss or session expiry the run stops. Deletes whose result
   is unknown are checked with ``exists()`` once reconnected; the rest are
-  reported ``failed`` with ``not attempted: <reason>``.
+  reported ``not-attempted`` with the reason.
 * Batches overlap, with one multi in flight at a time: while a batch's deletes
   are in flight, the next batch is backed up and its re-read sent (ZooKeeper
   answers a session's requests in order, so the re-read sees those deletes).
@@ -70,7 +70,9 @@ class Outcome:
     SKIPPED_CHANGED = "skipped-changed"
     SKIPPED_GONE = "skipped-gone"
     FAILED = "failed"
-    ALL = (WOULD_DELETE, DELETED, SKIPPED_CHANGED, SKIPPED_GONE, FAILED)
+    NOT_ATTEMPTED = "not-attempted"
+    """The run stopped (connection lost, backup not writable, SIGTERM) before trying this one: it is intact."""
+    ALL = (WOULD_DELETE, DELETED, SKIPPED_CHANGED, SKIPPED_GONE, FAILED, NOT_ATTEMPTED)
 
 
 class PruneOutcome(NamedTuple):
@@ -278,7 +280,7 @@ def _delete_one_by_one(
         elif index < len(replies):
             outcomes.append(_settle_single(report, replies[index]))
         else:  # never sent: run_pipelined stops after a connection failure
-            outcomes.append(PruneOutcome(report, Outcome.FAILED, f"not attempted: {reason}"))
+            outcomes.append(PruneOutcome(report, Outcome.NOT_ATTEMPTED, reason))
     return outcomes, reason
 
 
@@ -425,8 +427,8 @@ class _BatchSteps:
     def settle(self, batch: _Batch) -> List[PruneOutcome]:
         """Wait for the batch's deletes, record its known outcomes in the backup, report progress.
 
-        Znodes not sent for deletion because the run stopped are ``failed``
-        with ``not attempted: <why>``.
+        Znodes not sent for deletion because the run stopped are ``not-attempted``,
+        with why.
         """
         if batch.deletes is not None:
             outcomes, aborted = _settle_transaction(
@@ -438,7 +440,7 @@ class _BatchSteps:
             self.aborted = aborted or self.aborted
         outcomes = [
             batch.outcomes.get(position)
-            or PruneOutcome(report, Outcome.FAILED, f"not attempted: {self.aborted}")
+            or PruneOutcome(report, Outcome.NOT_ATTEMPTED, self.aborted)
             for position, report in enumerate(batch.reports)
         ]
         if batch.backed_up:
@@ -457,6 +459,7 @@ def apply_prune(
     batch_size: int = 1000,
     pause_seconds: float = 0.0,
     progress: Optional[Progress] = None,
+    stop_requested: Callable[[], Optional[str]] = lambda: None,
 ) -> PruneResult:
     """Delete the selected sessions' znodes, batch by batch, backing each batch up first.
 
@@ -469,8 +472,10 @@ def apply_prune(
     under ZooKeeper's 1 MB request limit; ``pause_seconds`` is slept between
     batches to spare a busy ensemble, and then batches do not overlap.
     ``progress(n)`` is called as sessions are settled; its arguments add up to
-    ``len(selected)``. The caller holds the prune lock and owns ``backup``
-    (closes it).
+    ``len(selected)``. ``stop_requested()`` is asked before each batch's
+    deletes; when it says why (e.g. SIGTERM), the run stops at that batch
+    boundary and the rest is ``not-attempted``. The caller holds the prune
+    lock and owns ``backup`` (closes it).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -499,6 +504,7 @@ def apply_prune(
         steps.back_up_and_reread(batch)
     while batch is not None:
         following = next(batches, None)
+        steps.aborted = steps.aborted or stop_requested()
         steps.send_deletes(batch)
         if following is not None and overlap:
             steps.back_up_and_reread(following)

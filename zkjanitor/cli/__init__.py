@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, MutableMapping, Optional
@@ -16,7 +17,16 @@ import click
 from kazoo.exceptions import KazooException
 
 from zkjanitor import __version__
-from zkjanitor.cli.common import EXIT_INTERNAL, command_examples, default_map_for, load_config_file
+from zkjanitor.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    command_examples,
+    default_map_for,
+    load_config_file,
+    raise_terminated,
+)
 from zkjanitor.errors import EXIT_UNREACHABLE, EXIT_USAGE, ZkJanitorError
 from zkjanitor.zk.client import describe
 
@@ -107,6 +117,7 @@ class ZkJanitorGroup(click.Group):
             raise _one_line(error) from None
 
     def invoke(self, ctx: click.Context) -> Any:
+        previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated)
         try:
             path = ctx.params.get("config")
             if path is not None:
@@ -115,6 +126,9 @@ class ZkJanitorGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("zkjanitor: aborted; nothing was changed", err=True)
             code = EXIT_USAGE
+        except Terminated:
+            click.echo("zkjanitor: terminated (SIGTERM)", err=True)
+            code = EXIT_TERMINATED
         except KeyboardInterrupt:
             click.echo("zkjanitor: interrupted", err=True)
             code = EXIT_INTERRUPTED
@@ -139,10 +153,11 @@ class ZkJanitorGroup(click.Group):
             click.echo(f"zkjanitor: internal error: {describe(exc)} "
                        "(set ZKJANITOR_DEBUG=1 for a traceback, and please report it)", err=True)
             code = EXIT_INTERNAL
+        finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         ctx.exit(code or 0)
 
 
-EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 EXIT_STDOUT_CLOSED = 141  # the shell's convention for SIGPIPE: whatever read stdout has closed it
 
 

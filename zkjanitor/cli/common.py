@@ -23,7 +23,7 @@ from zkjanitor.classify import Policy
 from zkjanitor.errors import ConfigError, ZkJanitorError
 from zkjanitor.inventory import normalise_prefix
 from zkjanitor.livyconf import LivyConf, load_livy_conf
-from zkjanitor.metrics import MetricSet, add_run_metrics, write_atomically
+from zkjanitor.metrics import MetricSet, add_run_metrics, check_writable, write_atomically
 from zkjanitor.model import SessionType
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
@@ -325,6 +325,51 @@ def warn(message: str) -> None:
                            soft_wrap=True)
 
 
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
+EXIT_TERMINATED = 143  # and for SIGTERM (systemd, `timeout`, Kubernetes)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread wherever the run is, as Ctrl-C raises KeyboardInterrupt."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    """The SIGTERM handler of every command: stop like Ctrl-C (see :func:`sigterm_at_batch_boundaries`)."""
+    raise Terminated()
+
+
+class StopRequest:
+    """Set by SIGTERM while deletes run: ``reason()`` tells the deleting loop to stop at its next batch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def reason(self) -> Optional[str]:
+        return "stopped by SIGTERM" if self.requested else None
+
+
+@contextmanager
+def sigterm_at_batch_boundaries() -> Iterator[StopRequest]:
+    """While deleting, SIGTERM asks the run to stop after the batch in flight instead of interrupting it."""
+    import signal
+
+    request = StopRequest()
+
+    def ask_to_stop(signum: int, frame: Any) -> None:
+        request.requested = True
+
+    previous = signal.signal(signal.SIGTERM, ask_to_stop)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def say(message: str) -> None:
+    """A line on stderr that --quiet does not silence: what an operator must know to undo a run."""
+    click.echo(f"zkjanitor: {message}", err=True)
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[Optional[Callable[[int, int], None]]]:
     """A transient progress bar on stderr, as a ``(done, total)`` callback.
@@ -457,6 +502,8 @@ def pass_settings(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> int:
         settings = settings_from(kwargs)
+        if settings.metrics_file is not None:
+            check_writable(settings.metrics_file)  # before the command changes anything (prune deletes)
         metrics = MetricSet() if settings.metrics_file else None
         started = time.time()
         code = EXIT_INTERNAL

@@ -12,12 +12,16 @@ import click
 from zkjanitor.backup import BackupWriter, check_new_backup_path, default_backup_path
 from zkjanitor.cli.common import (
     DURATION,
+    EXIT_TERMINATED,
     Settings,
+    StopRequest,
     abort_if_not_confirmed,
     command_examples,
     pass_settings,
     progress_bar,
     refuse_unconfirmed_apply,
+    say,
+    sigterm_at_batch_boundaries,
     stdout_console,
     store_options,
     warn,
@@ -88,8 +92,8 @@ def prune(
         raise ConfigError("prune needs an application-state source to know what is stale: pass --yarn http://<rm>:8088")
     if apply_changes:
         refuse_unconfirmed_apply(yes)
-        if backup is not None:
-            check_new_backup_path(backup)
+        backup = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc))
+        check_new_backup_path(backup)  # like --metrics-file: checked before anything is read or deleted
     with connected(settings.zk) as client:
         lock = (
             prune_lock(client, settings.prefix, identifier=default_identifier())
@@ -110,10 +114,11 @@ def prune(
                 include_corrupt=include_corrupt,
             )
             backup_path = None
+            stop: Optional[StopRequest] = None
             if not apply_changes or not selected:
                 result = plan_prune(selected)
             else:
-                backup_path = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc))
+                backup_path = backup
                 abort_if_not_confirmed(
                     f"Delete {len(selected):,} session znode(s) under /{settings.prefix} on {settings.zk.connect}? "
                     f"(backup: {backup_path})",
@@ -129,11 +134,13 @@ def prune(
                             progress(done[0], len(selected))
 
                     try:
-                        result = apply_prune(client, selected, writer, batch_size=batch_size,
-                                             pause_seconds=pause_seconds, progress=advance)
+                        with sigterm_at_batch_boundaries() as stop:
+                            result = apply_prune(client, selected, writer, batch_size=batch_size,
+                                                 pause_seconds=pause_seconds, progress=advance,
+                                                 stop_requested=stop.reason)
                     except KeyboardInterrupt:
-                        warn(f"interrupted: every znode deleted so far is in {backup_path}; "
-                             f"undo with: zkjanitor restore {backup_path} --apply")
+                        say(f"interrupted: every znode deleted so far is in {backup_path}; "
+                            f"undo with: zkjanitor restore {backup_path} --apply")
                         raise
     if metrics is not None:
         add_store_metrics(metrics, scan_result, summarize(scan_result, settings.types))
@@ -143,6 +150,10 @@ def prune(
         json_render.print_document(_prune_json(settings, scan_result, result, mode, older_than, backup_path))
     else:
         _render_table(settings, scan_result, result, mode, older_than, backup_path, utc)
+    if stop is not None and stop.requested:
+        say(f"stopped by SIGTERM at a batch boundary: every znode deleted is in {backup_path}; "
+            f"undo with: zkjanitor restore {backup_path} --apply")
+        return EXIT_TERMINATED
     if result.aborted:
         warn(f"prune stopped early: {result.aborted}")
     failed = result.counts[Outcome.FAILED]

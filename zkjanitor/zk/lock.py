@@ -1,9 +1,14 @@
-"""One prune at a time per state store: a ZooKeeper lock outside Livy's tree.
+"""One prune (or restore) at a time per state store: a ZooKeeper lock inside the store's root.
 
 The lock is kazoo's Lock recipe (an ephemeral sequential contender znode), so a
 run that crashes frees it as soon as its ZooKeeper session expires. It lives at
-``/zkjanitor/locks/<prefix>`` (relative to the connect string's chroot, like
-Livy's own tree), with ``/`` in the prefix percent-encoded.
+``/<prefix>/zkjanitor-lock``, beside Livy's ``v1`` (Livy reads only
+``v1/<type>``). Being inside the store makes it the store's own: the same store
+named ``--zk host/ch --prefix livy`` or ``--zk host --prefix ch/livy`` is one
+znode, ``/ch/livy/zkjanitor-lock``, whichever chroot the client has; and taking
+it needs no more rights than pruning does (a store whose ACLs let zkjanitor
+delete sessions lets it create there), where a lock at ZooKeeper's root would
+need a client without the chroot and rights on ``/``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import re
 import socket
 from datetime import datetime, timezone
 from typing import Iterator, Optional, Tuple
-from urllib.parse import quote
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
@@ -23,7 +27,7 @@ from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
 from zkjanitor.errors import LockHeld, ZooKeeperUnavailable
 from zkjanitor.zk.batch import error_name
 
-LOCK_ROOT = "/zkjanitor/locks"
+LOCK_NODE = "zkjanitor-lock"
 ACQUIRE_TIMEOUT_SECONDS = 2.0
 """How long to wait for a held lock (a finishing run may release it) and to retry on errors.
 
@@ -35,8 +39,13 @@ _CONTENDER = re.compile(r"__lock__(-?\d{10})$")
 
 
 def lock_path(prefix: str) -> str:
-    """The lock znode for Livy key prefix ``prefix``: ``/zkjanitor/locks/a%2Fb`` for ``a/b``."""
-    return f"{LOCK_ROOT}/{quote(prefix.strip('/'), safe='')}"
+    """The lock znode of the store with Livy key prefix ``prefix`` (relative to the client's chroot)."""
+    return f"/{prefix.strip('/')}/{LOCK_NODE}"
+
+
+def _store_name(client: KazooClient, prefix: str) -> str:
+    """The store's absolute path: the client's chroot and the prefix, e.g. ``/ch/livy``."""
+    return (client.chroot or "") + "/" + prefix.strip("/")
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -72,7 +81,7 @@ def _lock_holder(client: KazooClient, path: str) -> Optional[Tuple[str, datetime
 
 
 def _held_message(client: KazooClient, path: str, prefix: str) -> str:
-    store = "/" + prefix.strip("/")
+    store = _store_name(client, prefix)
     try:
         holder = _lock_holder(client, path)
     except KazooException as error:
@@ -94,19 +103,26 @@ def prune_lock(client: KazooClient, prefix: str, *, identifier: str) -> Iterator
     """Hold the prune lock of ``prefix`` for the duration of the ``with`` block.
 
     Waits at most ``ACQUIRE_TIMEOUT_SECONDS`` for another holder, then raises
-    :class:`LockHeld` (exit 5) naming it. Raises :class:`ZooKeeperUnavailable`
+    :class:`LockHeld` (exit 5) naming it. The lock's znode is removed again when
+    no other run waits for it, so the store is left as it was found. Raises :class:`ZooKeeperUnavailable`
     (exit 3) if the lock cannot be taken for another reason (connection, ACLs).
     """
     path = lock_path(prefix)
-    lock = client.Lock(path, identifier)
-    try:
-        acquired = lock.acquire(blocking=True, timeout=ACQUIRE_TIMEOUT_SECONDS)
-    except LockTimeout:
-        raise LockHeld(_held_message(client, path, prefix)) from None
-    except KazooException as error:
-        raise ZooKeeperUnavailable(
-            f"cannot take the prune lock {path}: {error_name(error)}"
-        ) from None
+    for attempt in range(2):
+        lock = client.Lock(path, identifier)
+        try:
+            acquired = lock.acquire(blocking=True, timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except LockTimeout:
+            raise LockHeld(_held_message(client, path, prefix)) from None
+        except NoNodeError:
+            if attempt == 0:  # a finishing holder removed the lock's parent between our two steps
+                continue
+            raise ZooKeeperUnavailable(f"cannot take the prune lock {path}: NoNodeError") from None
+        except KazooException as error:
+            raise ZooKeeperUnavailable(
+                f"cannot take the prune lock {path}: {error_name(error)}"
+            ) from None
+        break
     if not acquired:  # kazoo gave up retrying connection errors within the timeout
         raise ZooKeeperUnavailable(
             f"cannot take the prune lock {path}: the connection to ZooKeeper failed"
@@ -117,3 +133,4 @@ def prune_lock(client: KazooClient, prefix: str, *, identifier: str) -> Iterator
         # If the connection is gone, the ephemeral contender goes with the session.
         with contextlib.suppress(KazooException):
             lock.release()
+            client.delete(path)  # leave the store as it was found; fails while another run waits
