@@ -77,7 +77,8 @@ def test_an_unwritable_location_is_a_one_line_configuration_error(tmp_path):
 def test_the_header_names_the_store_without_credentials(tmp_path):
     path = tmp_path / "b.jsonl"
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    with BackupWriter(path, zookeeper="bob:s3cret@zk1:2181,zk2:2181/apps", prefix="a/livy"):
+    with BackupWriter(path, zookeeper="bob:s3cret@zk1:2181,zk2:2181/apps", prefix="a/livy",
+                      counters={"batch": 37, "interactive": None}):
         pass
     header = json.loads(path.read_text().splitlines()[0])
     created = datetime.strptime(header.pop("created"), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
@@ -89,6 +90,8 @@ def test_the_header_names_the_store_without_credentials(tmp_path):
         "format_version": 2,
         "zookeeper": "zk1:2181,zk2:2181/apps",
         "prefix": "a/livy",
+        "store": "/apps/a/livy",
+        "counters": {"batch": 37, "interactive": None},
         "tool_version": zkjanitor.__version__,
     }
     assert "s3cret" not in path.read_text()

@@ -252,3 +252,79 @@ def test_help_leaves_out_the_session_options_restore_ignores_but_still_accepts_t
                       "--grace", "1m", "--read-method", "pipelined", "--yarn-auth", "simple", "--yarn-user", "u"])
     assert result.exit_code == 2
     assert "cannot read backup" in result.stderr
+
+
+# ---------------------------------------------------------------- restore writes only its own store's sessions
+
+
+def _hand_edited(backup: Path, extra_paths, tmp_path: Path) -> Path:
+    """The prune's backup with entries for ``extra_paths`` appended, as a careless or hostile edit would."""
+    edited = tmp_path / "edited.jsonl"
+    lines = backup.read_text().splitlines()
+    lines += [json.dumps({"path": path, "data_b64": base64.b64encode(b'{"nextSessionId":0}').decode(),
+                          "ctime": 1, "mtime": 1, "version": 0}) for path in extra_paths]
+    edited.write_text("\n".join(lines) + "\n")
+    return edited
+
+
+@pytest.mark.parametrize("extra", [
+    ["/other/app/x"], ["/zookeeper/quota/evil"], ["/{prefix}/v1/batch/state"], ["/{prefix}/v1/batch/0012"],
+    ["/{prefix}/v1/batch/99999999999"], ["/{prefix}/other/1"],
+], ids=["other-app", "zookeeper-quota", "state-counter", "non-canonical-id", "beyond-int", "outside-v1"])
+def test_a_backup_with_any_line_outside_its_stores_sessions_is_refused_whole(
+    pruned, old_zk_server, old_zk_client, prefix, tmp_path, extra
+):
+    _, backup, after_prune = pruned
+    edited = _hand_edited(backup, [path.format(prefix=prefix) for path in extra], tmp_path)
+    result = restore(old_zk_server, prefix, edited, "--apply", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("zkjanitor: error: refusing to restore: 1 line(s) of the backup are not "
+                                    f"session znodes of its store /{prefix}")
+    assert extra[0].format(prefix=prefix) in result.stderr and result.stderr.count("\n") == 1
+    assert snapshot(old_zk_client, prefix) == after_prune
+    assert old_zk_client.exists("/other/app/x") is None and old_zk_client.exists("/zookeeper/quota/evil") is None
+
+
+def test_a_backup_of_another_store_is_refused_unless_asked(pruned, old_zk_server, old_zk_client, prefix,
+                                                           tmp_path):
+    _, backup, after_prune = pruned
+    chroot, inner = prefix.split("/", 1)
+    other_prefix = f"{chroot}/other-livy"
+    refused = restore(old_zk_server, other_prefix, backup, "--apply", "--yes")
+    assert refused.exit_code == 2
+    assert (f"the backup is of the store /{prefix}; restoring into /{other_prefix} would write into another store"
+            in refused.stderr)
+    # The same store named through its chroot is the same store: no refusal.
+    same = run_cli(["restore", str(backup), "--zk", f"{old_zk_server.connect_string}/{chroot}", "--prefix", inner,
+                    "--format", "json"])
+    assert same.exit_code == 0, same.stderr
+    assert snapshot(old_zk_client, prefix) == after_prune
+
+    moved = restore(old_zk_server, other_prefix, backup, "--apply", "--yes", "--into-other-store", "--format", "json")
+    assert moved.exit_code == 0, moved.stderr
+    paths = [z["path"] for z in json.loads(moved.stdout)["znodes"] if z["action"] == "restored"]
+    assert paths and all(path.startswith(f"/{other_prefix}/v1/") for path in paths)
+    own = {path: znode for path, znode in snapshot(old_zk_client, prefix).items() if path.startswith(f"/{prefix}")}
+    assert own == {path: znode for path, znode in after_prune.items() if path.startswith(f"/{prefix}")}
+
+
+def test_restore_warns_about_a_missing_or_low_counter_and_a_reused_id(pruned, old_zk_server, old_zk_client,
+                                                                      prefix):
+    before, backup, _ = pruned
+    restored_ids = sorted(int(path.rsplit("/", 1)[1]) for path in set(before) - set(snapshot(old_zk_client, prefix))
+                          if "/v1/batch/" in path)
+    old_zk_client.delete(f"/{prefix}/v1/batch/state")
+    reused = f"/{prefix}/v1/batch/{restored_ids[0]}"
+    old_zk_client.create(reused, b'{"id": "a new session with a reused id"}')
+    old_zk_client.set(f"/{prefix}/v1/interactive/state", b'{"nextSessionId":0}')
+
+    result = restore(old_zk_server, prefix, backup, "--apply", "--yes", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert f"/{prefix}/v1/batch/state (Livy's id counter) is missing (it was " in result.stderr
+    assert f"/{prefix}/v1/interactive/state (Livy's id counter) is 0 (it was " in result.stderr
+    assert "would reuse ids and overwrite restored sessions" in result.stderr
+    by_path = {z["path"]: z for z in json.loads(result.stdout)["znodes"]}
+    assert by_path[reused]["action"] == "already-present"
+    assert by_path[reused]["detail"] == "the id was reused: the znode holds other data now (left as it is)"
+    assert old_zk_client.get(reused)[0] == b'{"id": "a new session with a reused id"}'
+    assert old_zk_client.exists(f"/{prefix}/v1/batch/state") is None  # restore never writes a counter

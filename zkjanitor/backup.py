@@ -3,7 +3,14 @@
 Line 1 is a header::
 
     {"format": "zkjanitor-backup", "format_version": 2, "created": "...Z",
-     "zookeeper": "zk1:2181/apps", "prefix": "livy", "tool_version": "0.1.0"}
+     "zookeeper": "zk1:2181/apps", "prefix": "livy", "store": "/apps/livy",
+     "counters": {"batch": 36250, "interactive": null}, "tool_version": "0.1.0"}
+
+``store`` is the store's absolute path (the connect string's chroot and the
+prefix): restore writes only into that store. ``counters`` are Livy's
+``nextSessionId`` per type as the prune read them (null: missing or unusable).
+Backups written before these two fields existed are read too (restore derives
+the store from ``zookeeper`` and ``prefix``).
 
 Each further line is one of two kinds of record:
 
@@ -94,6 +101,12 @@ class Backup(NamedTuple):
     warnings: List[str]
 
 
+def store_of(connect: str, prefix: str) -> str:
+    """A store's absolute path, its connect string's chroot and prefix: ``zk1:2181/apps``, ``livy``: ``/apps/livy``."""
+    chroot = connect.partition("/")[2].strip("/")
+    return "/" + "/".join(part for part in (chroot, prefix.strip("/")) if part)
+
+
 def default_backup_path(directory: Path, now: datetime) -> Path:
     """``directory/zkjanitor-backup-YYYYmmddTHHMMSS.mmmZ-<pid>.jsonl`` for ``now`` (converted to UTC).
 
@@ -162,7 +175,8 @@ class BackupWriter:
     the file never has a torn line followed by more lines.
     """
 
-    def __init__(self, path: Path, *, zookeeper: str, prefix: str) -> None:
+    def __init__(self, path: Path, *, zookeeper: str, prefix: str,
+                 counters: Optional[Dict[str, Optional[int]]] = None) -> None:
         self.path = Path(path)
         self._failure: Optional[str] = None
         try:
@@ -180,6 +194,8 @@ class BackupWriter:
             "created": iso_utc(int(time.time() * 1000)),
             "zookeeper": redact_url_credentials(zookeeper),
             "prefix": prefix,
+            "store": store_of(zookeeper, prefix),
+            "counters": dict(counters or {}),
             "tool_version": zkjanitor.__version__,
         }
         try:

@@ -12,17 +12,27 @@ If a transaction fails (say Livy created one of the znodes meanwhile) its
 creates are retried one by one, and an existing znode is reported
 ``already-present``. ZooKeeper stamps restored znodes with a new ctime, mtime
 and version 0: those cannot be restored.
+
+Restore writes only where the backup came from (:func:`confine`): session
+znodes ``/<prefix>/v1/<batch|interactive>/<id>`` of the backup's own store,
+never a ``state`` counter or any other path, and never into another store
+unless the caller says so. An ``already-present`` znode whose data differs
+from the backup's says so: Livy has reused the id.
 """
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
-from zkjanitor.backup import BackupEntry
+from zkjanitor.backup import Backup, BackupEntry, store_of
+from zkjanitor.decoder import decode_counter
+from zkjanitor.errors import ConfigError
+from zkjanitor.inventory import COUNTER_NODE, normalise_prefix
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -35,6 +45,76 @@ from zkjanitor.zk.batch import (
 )
 
 Progress = Callable[[int], None]
+
+REUSED_ID = "the id was reused: the znode holds other data now (left as it is)"
+SCALA_INT_MAX = 2**31 - 1
+SHOWN_REFUSALS = 3
+
+
+def confine(backup: Backup, *, target_store: str, target_prefix: str, into_other_store: bool) -> List[BackupEntry]:
+    """The backup's entries, checked to be session znodes of its own store, with paths for the target store.
+
+    ``target_store`` is the absolute path restore would write into (chroot and
+    prefix), ``target_prefix`` its prefix as the client sees it. Raises
+    :class:`ConfigError` when the backup is of another store (unless
+    ``into_other_store``: then the paths are moved under ``target_prefix``),
+    when its store cannot be told, or when any line is not a session znode of
+    it (a ``state`` counter, ``/zookeeper/...``): a backup zkjanitor wrote
+    never holds one, so a hand-edited or foreign file is refused whole.
+    """
+    header = backup.header
+    prefix = header.get("prefix")
+    if not isinstance(prefix, str) or not isinstance(header.get("zookeeper", ""), str):
+        raise ConfigError("the backup's header names no prefix, so its store cannot be told: refusing to restore")
+    try:
+        prefix = normalise_prefix(prefix)
+    except ConfigError as error:
+        raise ConfigError(f"the backup's header has an {error}: refusing to restore") from None
+    store = header.get("store") or store_of(header.get("zookeeper", ""), prefix)
+    if store != target_store and not into_other_store:
+        raise ConfigError(
+            f"the backup is of the store {store}; restoring into {target_store} would write into another "
+            "store: check --zk (its chroot) and --prefix, or pass --into-other-store to do that deliberately"
+        )
+    session_path = re.compile(rf"/{re.escape(prefix)}/v1/(batch|interactive)/(0|[1-9][0-9]{{0,9}})")
+    outside = [entry.path for entry in backup.entries
+               if not (match := session_path.fullmatch(entry.path)) or int(match.group(2)) > SCALA_INT_MAX]
+    if outside:
+        shown = ", ".join(outside[:SHOWN_REFUSALS]) + (f" and {len(outside) - SHOWN_REFUSALS} more"
+                                                       if len(outside) > SHOWN_REFUSALS else "")
+        raise ConfigError(
+            f"refusing to restore: {len(outside)} line(s) of the backup are not session znodes of its store "
+            f"{store} (/{prefix}/v1/<batch|interactive>/<id>): {shown}; a backup zkjanitor wrote never holds them"
+        )
+    if prefix == target_prefix:
+        return list(backup.entries)
+    cut = len(prefix) + 1
+    return [entry._replace(path=f"/{target_prefix}{entry.path[cut:]}") for entry in backup.entries]
+
+
+def counter_warnings(client: KazooClient, prefix: str, entries: Sequence[BackupEntry],
+                     recorded: Dict[str, Optional[int]]) -> List[str]:
+    """Where the target's id counter would make Livy reuse a restored session's id (restore never writes it)."""
+    highest: Dict[str, int] = {}
+    for entry in entries:
+        if entry.deleted_by_prune:
+            _, kind, name = entry.path.rsplit("/", 2)
+            highest[kind] = max(highest.get(kind, -1), int(name))
+    warnings = []
+    for kind, top in sorted(highest.items()):
+        path = f"/{prefix}/v1/{kind}/{COUNTER_NODE}"
+        then = recorded.get(kind)
+        was = f" (it was {then} when the backup was taken)" if isinstance(then, int) else ""
+        try:
+            counter = decode_counter(client.get(path)[0])
+        except NoNodeError:
+            warnings.append(f"{path} (Livy's id counter) is missing{was}: Livy would start at 0 and overwrite "
+                            f"restored sessions; set it above {top} (never done by restore)")
+            continue
+        if counter is not None and counter <= top:
+            warnings.append(f"{path} (Livy's id counter) is {counter}{was}, not above the restored id {top}: Livy "
+                            f"would reuse ids and overwrite restored sessions; set it above {top}")
+    return warnings
 
 
 class RestoreAction:
@@ -228,6 +308,7 @@ def restore_backup(
 
     try:
         existing_parents = _find_present(client, entries, wanted, outcomes)
+        _say_reused_ids(client, entries, outcomes)
         missing = [index for index in wanted if index not in outcomes]
         if not apply:
             for index in missing:
@@ -244,6 +325,18 @@ def restore_backup(
             outcomes.setdefault(index, RestoreOutcome(entries[index], RestoreAction.FAILED, detail))
         report_progress()
     return [outcomes[index] for index in range(len(entries))]
+
+
+def _say_reused_ids(client: KazooClient, entries: Sequence[BackupEntry], outcomes: Dict[int, RestoreOutcome]) -> None:
+    """Mark the ``already-present`` entries whose znode holds other data now. Raises :class:`_ConnectionLost`."""
+    present = [index for index, outcome in outcomes.items() if outcome.action == RestoreAction.ALREADY_PRESENT]
+    replies = run_pipelined(client, [partial(client.get_async, entries[index].path) for index in present])
+    lost = connection_errors(client)
+    for index, reply in zip(present, replies):
+        if isinstance(reply.error, lost):
+            raise _ConnectionLost(reply.error)
+        if reply.error is None and (reply.value[0] or b"") != entries[index].data:
+            outcomes[index] = RestoreOutcome(entries[index], RestoreAction.ALREADY_PRESENT, REUSED_ID)
 
 
 def _restore_missing(

@@ -124,7 +124,9 @@ def prune(
                     f"(backup: {backup_path})",
                     yes,
                 )
-                with BackupWriter(backup_path, zookeeper=settings.zk.connect, prefix=settings.prefix) as writer, \
+                counters = {t.value: p.counter for t, p in scan_result.inventory.parents.items()}
+                with BackupWriter(backup_path, zookeeper=settings.zk.connect, prefix=settings.prefix,
+                                  counters=counters) as writer, \
                         progress_bar("deleting") as progress:
                     done = [0]
 

@@ -9,7 +9,7 @@ from typing import Optional
 import click
 from rich.text import Text
 
-from zkjanitor.backup import read_backup
+from zkjanitor.backup import read_backup, store_of
 from zkjanitor.cli.common import (
     Settings,
     abort_if_not_confirmed,
@@ -25,7 +25,7 @@ from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
 from zkjanitor.render.table import plain
-from zkjanitor.restore import RestoreAction, restore_backup
+from zkjanitor.restore import RestoreAction, confine, counter_warnings, restore_backup
 from zkjanitor.zk.client import connected
 from zkjanitor.zk.lock import default_identifier, prune_lock
 
@@ -40,17 +40,23 @@ from zkjanitor.zk.lock import default_identifier, prune_lock
 @store_options_without_sessions
 @click.option("--apply", "apply_changes", is_flag=True, help="Really re-create the znodes (default: dry run).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--into-other-store", is_flag=True,
+              help="Restore into the store --zk and --prefix name even when the backup was taken from another "
+                   "(the sessions move under this --prefix).")
 @pass_settings
 def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path, apply_changes: bool,
-            yes: bool) -> int:
+            yes: bool, into_other_store: bool) -> int:
     """Re-create the znodes a prune deleted, from its backup file.
 
     Never overwrites a znode that exists (it is reported already-present), so
     running it twice is safe. Znodes the prune recorded as not deleted (Livy
     changed or removed them itself) are left alone (not-deleted). Missing
     parents are created empty, as Livy does. With --apply it holds the prune
-    lock. Exit 0 on success, 4 when some znodes could not be restored, 5 when
-    a prune is running.
+    lock. It writes only session znodes of the store the backup was taken
+    from (chroot and prefix; --into-other-store for another), never an id
+    counter or any other path: a backup holding one is refused whole. Exit 0
+    on success, 2 for such a backup, 4 when some znodes could not be
+    restored, 5 when a prune is running.
     """
     if apply_changes:
         refuse_unconfirmed_apply(yes)
@@ -60,7 +66,9 @@ def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path,
     source = backup.header.get("zookeeper")
     if source and source != settings.zk.connect:
         warn(f"the backup was taken from {source}; restoring into {settings.zk.connect}")
-    restorable = sum(1 for entry in backup.entries if entry.deleted_by_prune)
+    entries = confine(backup, target_store=store_of(settings.zk.connect, settings.prefix),
+                      target_prefix=settings.prefix, into_other_store=into_other_store)
+    restorable = sum(1 for entry in entries if entry.deleted_by_prune)
     with connected(settings.zk) as client:
         lock = (
             prune_lock(client, settings.prefix, identifier=default_identifier())
@@ -79,7 +87,11 @@ def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path,
                     if progress is not None:
                         progress(done[0], len(backup.entries))
 
-                outcomes = restore_backup(client, backup.entries, apply=apply_changes, progress=advance)
+                outcomes = restore_backup(client, entries, apply=apply_changes, progress=advance)
+            recorded = backup.header.get("counters")
+            for message in counter_warnings(client, settings.prefix, entries,
+                                            recorded if isinstance(recorded, dict) else {}):
+                warn(message)
     counts = dict.fromkeys(RestoreAction.ALL, 0)
     for outcome in outcomes:
         counts[outcome.action] += 1
