@@ -90,3 +90,27 @@ def test_a_livy_restart_rewriting_every_session_does_not_change_what_prune_selec
         created = datetime.fromisoformat(shown["created"].replace("Z", "+00:00"))
         modified = datetime.fromisoformat(shown["modified"].replace("Z", "+00:00"))
         assert (now - created).days >= 9 and (now - modified).total_seconds() < 300
+
+
+def test_prune_never_deletes_a_session_younger_than_livys_own_wait_for_yarn(zk_server, zk_client, prefix, yarn_rm):
+    known = yarn_rm.add_app(state="RUNNING")["id"]
+    forgotten = [f"application_{yarn_rm.cluster_ts - DAY_MS}_{n:04d}" for n in range(1, 4)]
+    seed(zk_client, prefix, [session(0, known)] + [session(n, forgotten[n - 1]) for n in range(1, 4)],
+         counters={BATCH: 4})
+    args = ["prune", "--older-than", "0s", "--grace", "0s", "--format", "json", "--zk", zk_server.connect_string,
+            "--prefix", prefix, "--yarn", yarn_rm.url]
+    careful = run_cli(args)
+    assert careful.exit_code == 0, careful.stderr
+    assert json.loads(careful.stdout)["sessions"] == []  # before: the three seconds-old sessions were selected
+    assert "--grace 0s is below Livy's livy.server.yarn.app-lookup-timeout (2m)" in careful.stderr
+    overridden = run_cli([*args, "--allow-young-sessions"])
+    assert [s["id"] for s in json.loads(overridden.stdout)["sessions"]] == [1, 2, 3]
+
+
+def test_limit_breaks_age_ties_by_numeric_id(old_zk_server, old_zk_client, prefix, yarn_rm):
+    finished = int(time.time() * 1000) - 3 * DAY_MS
+    app_ids = [yarn_rm.add_app(state="FINISHED", finishedTime=finished)["id"] for _ in range(13)]
+    seed(old_zk_client, prefix, [session(n, app_ids[n]) for n in range(13)], counters={BATCH: 13})
+    result = run_cli(["prune", "--older-than", "1d", "--limit", "5", "--format", "json",
+                      "--zk", old_zk_server.connect_string, "--prefix", prefix, "--yarn", yarn_rm.url])
+    assert [s["id"] for s in json.loads(result.stdout)["sessions"]] == [0, 1, 2, 3, 4]

@@ -101,6 +101,7 @@ CASES = {
     "prefix-double-slash": (["scan", "--zk", NOWHERE, "--prefix", "livy//x"], "an empty component"),
     "prefix-control-character": (["scan", "--zk", NOWHERE, "--prefix", "livy\x01"], "a control character"),
     # choices and unknown options
+    "zk-before-command": (["--zk", NOWHERE, "scan"], "(options go after the command: zkjanitor scan --zk ...)"),
     "format-unknown": (["scan", "--format", "xml"], "--format"),
     "type-unknown": (["scan", "--type", "streaming"], "--type"),
     "option-unknown": (["scan", "--bogus"], "No such option '--bogus'"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import run_cli
@@ -58,6 +60,8 @@ def test_command_tables_apply_to_their_command_only(tmp_path, zk_server):
         ('[scan]\nmax-sessions = 1\n', "unknown setting 'max-sessions' in [scan]"),
         ('[nonsense]\nzk = "h:1"\n', "unknown section [nonsense]"),
         ('zk = \n', "not valid TOML"),
+        ('yarn = 8088\n', 'bad.toml: yarn must be a string or a list of strings, e.g. yarn = ["http://rm1:8088"]'),
+        ('yarn = ["http://rm1:8088", 2]\n', "bad.toml: yarn must be a string or a list of strings"),
     ],
 )
 def test_bad_config_files_are_rejected_clearly(tmp_path, text, message):
@@ -73,3 +77,12 @@ def test_missing_config_file(tmp_path):
     result = run_cli(["--config", str(tmp_path / "nope.toml"), "scan"])
     assert result.exit_code == 2
     assert "config file not found" in result.stderr
+
+
+def test_one_url_in_the_config_file_is_a_list_of_one(tmp_path, zk_server, yarn_rm):
+    config = tmp_path / "zkjanitor.toml"
+    config.write_text(f'zk = "{zk_server.connect_string}"\nyarn = "{yarn_rm.url}"\n')
+    result = run_cli(["--config", str(config), "doctor", "--format", "json"])
+    assert "Value must be an iterable" not in result.stderr  # what it said before
+    findings = json.loads(result.stdout)["findings"]
+    assert any(f["setting"] == "yarn" and f["value"] == yarn_rm.url for f in findings)

@@ -65,3 +65,17 @@ def test_the_same_store_named_two_ways_is_locked_once(old_zk_server, old_zk_clie
     assert result.exit_code == 5
     assert f"another prune holds the lock for /{stale_store}" in result.stderr
     assert "a prune named without the chroot" in result.stderr
+
+
+def test_the_table_says_why_a_delete_failed(old_zk_server, old_zk_client, stale_store, yarn_rm, tmp_path):
+    from kazoo.security import ACL, ANYONE_ID_UNSAFE, Permissions
+
+    parent = f"/{stale_store}/v1/batch"
+    old_zk_client.set_acls(parent, [ACL(Permissions.READ | Permissions.ADMIN, ANYONE_ID_UNSAFE)])  # no DELETE
+    try:
+        result = prune(old_zk_server, stale_store, yarn_rm, "--backup", str(tmp_path / "b.jsonl"))
+    finally:
+        old_zk_client.set_acls(parent, [ACL(Permissions.ALL, ANYONE_ID_UNSAFE)])
+    assert result.exit_code == 4
+    failed_rows = [line for line in result.stdout.splitlines() if line.startswith("failed")]
+    assert len(failed_rows) == 4 and all("failed: NoAuth" in row for row in failed_rows), result.stdout

@@ -115,12 +115,17 @@ def select_for_prune(
     types: Collection[SessionType],
     limit: Optional[int] = None,
     include_corrupt: bool = False,
+    created_before_ms: Optional[int] = None,
 ) -> List[SessionReport]:
-    """The sessions to prune: oldest first, at most ``limit``.
+    """The sessions to prune: oldest first (ties by type, then numeric id), at most ``limit``.
 
     Stale sessions whose age is at least ``older_than_seconds``; with
     ``include_corrupt``, also corrupt znodes whose age (for them, the time since
-    the znode's mtime) is at least that. Live and unknown sessions never.
+    the znode's creation) is at least that. Live and unknown sessions never.
+    With ``created_before_ms``, a session stale by absence (no application
+    found) is chosen only if its znode was created before then: younger than
+    Livy's own app-lookup wait, it may still be being submitted. An ended
+    application is evidence whatever the session's age.
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, not {limit}")
@@ -132,6 +137,8 @@ def select_for_prune(
         if report.verdict in prunable
         and report.session.type in wanted_types
         and report.age_seconds >= older_than_seconds
+        and (created_before_ms is None or report.app is not None or report.verdict is not Verdict.STALE
+             or report.session.ctime_ms < created_before_ms)
     ]
     chosen.sort(
         key=lambda report: (-report.age_seconds, report.session.type.value, report.session.id)

@@ -37,6 +37,8 @@ DEFAULT_ZK = "127.0.0.1:2181"
 EXIT_INTERNAL = 70
 DEFAULT_PREFIX = "livy"
 YARN_PASSWORD_ENV = "ZKJANITOR_YARN_PASSWORD"
+DEFAULT_APP_LOOKUP_TIMEOUT_SECONDS = 120.0
+"""Livy's livy.server.yarn.app-lookup-timeout default."""
 
 
 class Settings(NamedTuple):
@@ -55,6 +57,13 @@ class Settings(NamedTuple):
     read_method: str = "auto"
     verbosity: int = 0
     trust_yarn_absence: bool = False
+
+    @property
+    def app_lookup_timeout_seconds(self) -> float:
+        """How long Livy itself waits for a session's YARN application (livy.conf's, else Livy's 120 s)."""
+        if self.livy_conf is not None:
+            return self.livy_conf.app_lookup_timeout_ms / 1000.0
+        return DEFAULT_APP_LOOKUP_TIMEOUT_SECONDS
 
     def app_source(self) -> Optional[YarnSource]:
         """The configured application-state source, or None when there is none."""
@@ -122,7 +131,8 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
         click.option("--yarn-user", hidden=hide_session_options, envvar="ZKJANITOR_YARN_USER", metavar="USER",
                      help="User for --yarn-auth simple or basic."),
         click.option("--livy-conf", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_LIVY_CONF",
-                     metavar="FILE", help="Read the ZooKeeper URL, prefix and timeouts from Livy's livy.conf."),
+                     metavar="FILE", help="Read the ZooKeeper URL, the prefix and Livy's app-lookup timeout "
+                     "from Livy's livy.conf, and flag its risky settings."),
         click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
                      show_default=True, help="table for people; json: one JSON document on stdout."),
         click.option("--type", "session_type", hidden=hide_session_options,
@@ -442,13 +452,25 @@ def default_map_for(document: Dict[str, Any], commands: Dict[str, click.Command]
             raise ConfigError(f"{path}: unknown setting {key!r}")
     result: Dict[str, Any] = {}
     for name, options in spellings.items():
+        repeatable = {param.name for param in commands[name].params if getattr(param, "multiple", False)}
         values = {options[_normalized(k)]: v for k, v in shared.items() if _normalized(k) in options}
         for key, value in tables.get(name, {}).items():
             if _normalized(key) not in options:
                 raise ConfigError(f"{path}: unknown setting {key!r} in [{name}]")
             values[options[_normalized(key)]] = value
+        for param_name in repeatable & set(values):
+            values[param_name] = _list_of_strings(values[param_name], param_name, path)
         result[name] = values
     return result
+
+
+def _list_of_strings(value: Any, key: str, path: Path) -> List[str]:
+    """A repeatable option's config value: a list of strings, or one string as a list of one."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise ConfigError(f'{path}: {key} must be a string or a list of strings, e.g. {key} = ["http://rm1:8088"]')
 
 
 def _normalized(key: str) -> str:

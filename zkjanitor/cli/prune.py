@@ -55,6 +55,9 @@ ROWS_SHOWN = 20
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Delete at most N sessions (oldest first).")
 @click.option("--include-corrupt", is_flag=True,
               help="Also delete corrupt znodes (undecodable; Livy never cleans them) older than --older-than.")
+@click.option("--allow-young-sessions", is_flag=True,
+              help="Also delete stale sessions younger than Livy's own wait for YARN "
+                   "(livy.server.yarn.app-lookup-timeout, 120s): they may still be being submitted.")
 @click.option("--apply", "apply_changes", is_flag=True, help="Really delete (default: dry run).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for cron).")
 @click.option("--backup", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
@@ -71,6 +74,7 @@ def prune(
     older_than: float,
     limit: Optional[int],
     include_corrupt: bool,
+    allow_young_sessions: bool,
     apply_changes: bool,
     yes: bool,
     backup: Optional[Path],
@@ -112,6 +116,8 @@ def prune(
                 types=settings.types,
                 limit=limit,
                 include_corrupt=include_corrupt,
+                created_before_ms=(None if allow_young_sessions else
+                                   scan_result.now_ms - int(settings.app_lookup_timeout_seconds * 1000)),
             )
             backup_path = None
             stop: Optional[StopRequest] = None
@@ -189,12 +195,19 @@ def _outcome_line(outcome: PruneOutcome) -> str:
     return json_render.session_line(outcome.report, extra)
 
 
+def _action_shown(outcome: PruneOutcome) -> str:
+    """The action column: with why, for a session that was not deleted for a reason the operator must see."""
+    if outcome.detail and outcome.action in (Outcome.FAILED, Outcome.NOT_ATTEMPTED):
+        return f"{outcome.action}: {outcome.detail}"
+    return outcome.action
+
+
 def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
                   backup_path: Optional[Path], utc: bool) -> None:
     from zkjanitor.render.table import plain, sessions_table  # rich: only for tables
 
     console = stdout_console()
-    actions = {id(o.report): o.action for o in result.outcomes}
+    actions = {id(o.report): _action_shown(o) for o in result.outcomes}
     reports = [o.report for o in result.outcomes]
     if reports:
         console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))

@@ -103,6 +103,8 @@ def demo(sessions: int, keep: bool = False) -> None:
 
 def _wait_for_ctrl_c(server: ZooKeeperServer, standby: YarnDouble, active: YarnDouble, backup: Path) -> None:
     _say("ZooKeeper and YARN stay up: try the commands yourself, in another shell")
+    scripts = Path(sys.executable).parent  # the venv's bin/, where `zkjanitor` is installed
+    print(f"export PATH={scripts}:$PATH   # puts the demo's zkjanitor on PATH (or: source {scripts}/activate)")
     print(f"export ZKJANITOR_ZK={server.connect_string} ZKJANITOR_YARN={standby.url},{active.url}")
     print(f"zkjanitor scan --show stale      zkjanitor restore {backup} --apply      zkjanitor doctor")
     print("Press Ctrl-C here to stop them and remove the demo's files.", flush=True)
