@@ -847,6 +847,6 @@ def test_https_against_a_plain_http_port_says_so(rm):
     with source(https_url, retries=0) as yarn, pytest.raises(SourceUnavailable) as caught:
         yarn.find_active()
     assert str(caught.value) == (
-        f"no active YARN ResourceManager: {https_url} (the server does not speak TLS: is it http://, not https://?); "
+        f"no active YARN ResourceManager: {https_url} (not a TLS server: try http://); "
         "check --yarn"
     )

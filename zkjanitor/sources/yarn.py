@@ -257,7 +257,7 @@ def _connection_problem(exc: BaseException) -> str:
     certificate_errors = (ssl.SSLCertVerificationError,) if ssl is not None else ()
     tls_errors = (ssl.SSLError,) if ssl is not None else ()
     if any(isinstance(cause, tls_errors) and _not_a_tls_server(cause) for cause in causes):
-        return "the server does not speak TLS: is it http://, not https://?"
+        return "not a TLS server: try http://"
     # Most specific first (ssl.SSLError is also an OSError).
     for kinds, problem in (
         ((ConnectionRefusedError,), "connection refused"),
