@@ -110,21 +110,15 @@ def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(big_env, output
     assert b"error" not in stderr and b"Traceback" not in stderr
 
 
-def test_commands_run_in_process_keep_no_sessions_after_they_return(env):
-    """Only the real process (which ends with os._exit) holds a scan's sessions to its end."""
-    from click.testing import CliRunner
-
-    from zkjanitor.cli import common
-
-    kept = common._kept_until_exit
-    try:
-        common._kept_until_exit = None
-        assert CliRunner().invoke(cli, ["scan", "--format", "json"], env=env).exit_code == 0
-        assert common._kept_until_exit is None
-
-        common.hold_results_until_exit()
-        assert CliRunner().invoke(cli, ["scan", "--format", "json"], env=env).exit_code == 0
-        [result] = common._kept_until_exit
-        assert len(result.reports) == 20
-    finally:
-        common._kept_until_exit = kept
+@pytest.mark.parametrize("debug, atexit_runs", [(None, False), ("1", True)])
+def test_the_fast_exit_gives_way_to_a_normal_one_for_debugging_and_coverage(debug, atexit_runs):
+    """os._exit skips atexit handlers: coverage would record nothing. ZKJANITOR_DEBUG (or a tracer) keeps them."""
+    code = ("import atexit, sys; atexit.register(lambda: print('atexit ran', file=sys.stderr)); "
+            "sys.argv = ['zkjanitor', '--version']; from zkjanitor.__main__ import main; main()")
+    env = {k: v for k, v in os.environ.items() if k != "ZKJANITOR_DEBUG"}
+    if debug:
+        env["ZKJANITOR_DEBUG"] = debug
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=RUN_TIMEOUT)
+    assert done.returncode == 0 and "zkjanitor, version" in done.stdout
+    assert ("atexit ran" in done.stderr) is atexit_runs

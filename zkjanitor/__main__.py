@@ -4,11 +4,12 @@ A run builds one large set of long-lived, acyclic objects (every session of the
 store) and keeps it to the end. The cyclic garbage collector would traverse it
 again and again (~10% of a scan, and ~10% of the imports before it), so it is
 off from the first line; reference counting still frees everything that is
-not a cycle. Freeing that set object by object, when the command returns or
-the interpreter shuts down, would cost another ~5%, so commands keep it
-(``cli.common.keep_until_exit``) and the process ends with ``os._exit`` once
-stdout and stderr are flushed: every file zkjanitor writes (backups, metrics)
-is closed, and fsynced, before its command returns.
+not a cycle. The interpreter's own shutdown (tearing down every module) is
+skipped: the process ends with ``os._exit`` once stdout and stderr are
+flushed; every file zkjanitor writes (backups, metrics) is closed, and
+fsynced, before its command returns. Under a tracer (coverage, a debugger) or
+with ``ZKJANITOR_DEBUG`` set, the process exits normally instead, so atexit
+handlers (coverage's data file among them) run.
 """
 
 import gc
@@ -20,12 +21,10 @@ import sys  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
 from zkjanitor.cli import main as run_cli  # noqa: E402
-from zkjanitor.cli.common import hold_results_until_exit  # noqa: E402
 
 
 def main() -> NoReturn:
     """Run the command line, then end the process with its exit status."""
-    hold_results_until_exit()
     try:
         run_cli()
         status: object = 0
@@ -43,6 +42,8 @@ def main() -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # the reader went away: nothing more can be shown
             pass
+    if sys.gettrace() is not None or "coverage" in sys.modules or os.environ.get("ZKJANITOR_DEBUG"):
+        sys.exit(code)  # a normal exit: atexit handlers (coverage's, a debugger's) run
     os._exit(code)
 
 

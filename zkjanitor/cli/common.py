@@ -487,26 +487,6 @@ def _option_spellings(command: click.Command) -> Dict[str, str]:
     return spellings
 
 
-_kept_until_exit: Optional[List[object]] = None
-
-
-def hold_results_until_exit() -> None:
-    """Make :func:`keep_until_exit` hold; for a process that ends with ``os._exit`` (zkjanitor/__main__.py)."""
-    global _kept_until_exit
-    _kept_until_exit = []
-
-
-def keep_until_exit(value: object) -> None:
-    """Hold ``value`` (a store's worth of sessions) to the end of a process that ends with ``os._exit``.
-
-    What is held then is never freed object by object, which otherwise costs
-    ~15 ms per 40k sessions when a command returns. Without
-    :func:`hold_results_until_exit` (tests, in-process callers) nothing is held.
-    """
-    if _kept_until_exit is not None:
-        _kept_until_exit.append(value)
-
-
 def command_examples(*lines: str) -> str:
     """Format an Examples section for a command's --help (kept verbatim by click)."""
     body = "\n".join(f"  {line}" for line in lines)

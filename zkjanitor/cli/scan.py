@@ -12,7 +12,6 @@ from zkjanitor.advice import review_livy_conf
 from zkjanitor.cli.common import (
     Settings,
     command_examples,
-    keep_until_exit,
     pass_settings,
     progress_bar,
     stdout_console,
@@ -76,7 +75,6 @@ def run_scan(settings: Settings, client) -> ScanResult:
         if source is not None:
             source.close()
     log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
-    keep_until_exit(result)
     return result
 
 
