@@ -237,3 +237,19 @@ def test_the_library_reads_batch_first_then_by_numeric_id_whatever_order_it_is_g
     assert [(s.type.value, s.id) for s in inventory.sessions] == [
         ("batch", 2), ("batch", 10), ("batch", 100), ("interactive", 2), ("interactive", 10), ("interactive", 100)
     ]
+
+
+def test_a_kazoo_whose_private_request_api_changed_falls_back_to_pipelined_reads(
+        zk_server, zk_client, prefix, yarn_rm, monkeypatch, caplog):
+    from zkjanitor.zk import multiread, reader
+
+    def changed_api(client, paths):
+        raise AttributeError("'Connection' object has no attribute '_submit'")  # as a kazoo upgrade could
+
+    monkeypatch.setattr(multiread, "multiread_async", changed_api)
+    monkeypatch.setattr(reader, "_multiread_support", type(reader._multiread_support)())
+    seed_scenario(zk_client, prefix, yarn_rm, 20, seed=7, recent=True)
+    result = scan_json(zk_server, prefix, yarn=[yarn_rm.url])
+    assert result.exit_code == 0, result.stderr  # before: exit 70, internal error
+    assert json.loads(result.stdout)["summary"]["sessions"] == 20
+    assert "multiRead does not work with this kazoo (AttributeError" in caplog.text

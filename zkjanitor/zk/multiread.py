@@ -23,6 +23,7 @@ from kazoo 2.8 to 2.11.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from typing import List, Sequence, Union
@@ -40,6 +41,8 @@ from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData, int_struct, multiheader_struct
 
 from zkjanitor.model import Znode
+
+log = logging.getLogger(__name__)
 
 MULTI_READ_OPCODE = 22
 """``OpCode.multiRead`` in ZooKeeper's ``ZooDefs``."""
@@ -192,7 +195,9 @@ def server_supports_multiread(client: KazooClient, timeout: float = PROBE_TIMEOU
     reconnects to the same session, and this waits (within ``timeout``) until
     the client serves requests again before answering False. No answer within
     ``timeout`` also means False. Session-level failures (expired, closed,
-    auth failed) are raised: the client is unusable either way.
+    auth failed) are raised: the client is unusable either way. multiRead is
+    sent through kazoo's private request API: if this kazoo's differs (any
+    other error), the answer is False, with a warning, and reads go pipelined.
     """
     deadline = time.monotonic() + timeout
     try:
@@ -203,6 +208,10 @@ def server_supports_multiread(client: KazooClient, timeout: float = PROBE_TIMEOU
         _wait_until_usable(client, deadline)
         return False
     except client.handler.timeout_exception:
+        return False
+    except Exception as error:  # kazoo's private API changed under us: the slower, public way still works
+        log.warning("multiRead does not work with this kazoo (%s: %s); reading znodes with pipelined gets",
+                    type(error).__name__, error)
         return False
     return True
 
