@@ -76,3 +76,19 @@ def test_exit_codes_page_lists_every_exit_code():
     codes |= {EXIT_INTERNAL, EXIT_INTERRUPTED}
     for code in sorted(codes):
         assert f"| {code} |" in page, f"docs/exit-codes.md does not explain exit code {code}"
+
+
+def test_the_contract_names_only_options_the_cli_has_or_marks_them_planned():
+    """docs/contract.md is kept current: an option it promises exists on every command, unless marked planned."""
+    import re
+
+    from zkjanitor.cli import COMMAND_MODULES
+
+    contract = (DOCS / "contract.md").read_text(encoding="utf-8")
+    rows = [line for line in contract.splitlines() if line.startswith("| `--")]
+    promised = {re.match(r"\| `(--[a-z-]+)", row).group(1): "*(planned)*" in row for row in rows}
+    assert "--zk" in promised and "--livy" in promised  # the table was read
+    for name in COMMAND_MODULES:
+        options = {opt for param in cli.commands[name].params for opt in getattr(param, "opts", [])}
+        for option, planned in promised.items():
+            assert (option in options) != planned, f"docs/contract.md: {option} on `{name}` (planned: {planned})"

@@ -64,7 +64,7 @@ FORMAT_VERSION = 2
 READABLE_FORMAT_VERSIONS = (1, 2)
 FILE_MODE = 0o600
 REQUIRED_ENTRY_FIELDS = ("path", "data_b64", "ctime", "mtime", "version")
-"""The fields the contract promises; on read type, id, verdict and reason are optional."""
+"""The fields docs/contract.md promises; on read type, id, verdict and reason are optional."""
 
 DELETED = "deleted"
 RECORDED_OUTCOMES = (DELETED, "skipped-changed", "skipped-gone", "failed", "not-attempted")

@@ -1,4 +1,4 @@
-"""Give each decoded session its verdict (see the contract's verdict table).
+"""Give each decoded session its verdict (docs/contract.md, Verdicts).
 
 ``classify`` is a pure function of the session, the application source's
 answer, the clock and the policy, so every rule can be tested by table.

@@ -1,4 +1,4 @@
-"""Errors a user can act on, each with the exit code the contract assigns."""
+"""Errors a user can act on, each with the exit code docs/contract.md assigns."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class SessionType(str, Enum):
 
 
 class Verdict(str, Enum):
-    """What zkjanitor concludes about one session znode (see the contract)."""
+    """What zkjanitor concludes about one session znode (see docs/contract.md)."""
 
     LIVE = "live"
     STALE = "stale"

@@ -1,6 +1,6 @@
 """Choose stale sessions and delete their znodes, safely.
 
-Safety rules (the contract's "Safety rules of prune --apply"):
+Safety rules (docs/contract.md, "Safety rules of prune --apply"):
 
 * Only what :func:`select_for_prune` chose, and only znodes shaped like
   ``/<prefix>/v1/<batch|interactive>/<canonical decimal id>`` matching the

@@ -1,6 +1,6 @@
 """What every command shares: options, settings resolution, errors, output streams.
 
-Precedence (contract): command-line option > environment variable > config file
+Precedence (docs/contract.md): command-line option > environment variable > config file
 (``--config``) > ``--livy-conf`` > built-in default. click resolves the first
 three (the config file feeds click's ``default_map``); :func:`resolve_settings`
 adds the last two.

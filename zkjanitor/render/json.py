@@ -1,4 +1,4 @@
-"""The contract's JSON documents (``--format json``).
+"""The JSON documents of docs/contract.md and docs/json.md (``--format json``).
 
 A document's top level is indented for people; its ``sessions`` array holds one
 compact object per line. A scan lists every session (100k+), so each session
