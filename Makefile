@@ -54,6 +54,7 @@ reference: $(STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check zkjanitor tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .demo site *.egg-info

@@ -12,7 +12,7 @@ with a single JSON decode and checked with plain type lookups.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from zkjanitor.model import Session, SessionType, Znode
 from zkjanitor.redact import redact_uri
@@ -98,7 +98,7 @@ def _reject_non_finite(constant: str) -> float:
 
 _JSON_DECODER = json.JSONDecoder(parse_constant=_reject_non_finite)
 """Built once: ``json.loads`` with any option builds a new decoder on every call."""
-_SCAN_VALUE = _JSON_DECODER.scan_once
+_SCAN_VALUE: Callable[[str, int], Tuple[Any, int]] = _JSON_DECODER.scan_once  # type: ignore[attr-defined]
 """The decoder's C scanner: one value from an index, without ``decode``'s whitespace handling."""
 
 

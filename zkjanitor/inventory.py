@@ -152,7 +152,8 @@ def read_inventory(
         def decode(znodes: List[Znode], session_type: SessionType = session_type, name_at: int = len(path) + 1) -> None:
             # Called per batch as it arrives: decoding overlaps the reads still in flight. Each
             # name was accepted by session_id_from_name above, so int() of it is the id.
-            odd = [(znode.path, znode.not_a_session) for znode in znodes if znode.ephemeral_owner or znode.num_children]
+            odd = [(znode.path, "ephemeral" if znode.ephemeral_owner else "has-children")
+                   for znode in znodes if znode.ephemeral_owner or znode.num_children]
             if odd:
                 anomalies.extend(odd)
                 znodes = [znode for znode in znodes if znode.not_a_session is None]

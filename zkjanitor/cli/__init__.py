@@ -116,7 +116,8 @@ class ZkJanitorGroup(click.Group):
         except click.NoSuchOption as error:
             command = next((arg for arg in args if arg in COMMAND_MODULES), None)
             if command is not None:  # `zkjanitor --zk X scan`: the contract puts options after the command
-                error.message += f" (options go after the command: zkjanitor {command} {error.option_name} ...)"
+                hint = f" (options go after the command: zkjanitor {command} {error.option_name} ...)"
+                raise _one_line(click.UsageError(error.format_message() + hint, ctx=error.ctx)) from None
             raise _one_line(error) from None
         except click.UsageError as error:
             raise _one_line(error) from None

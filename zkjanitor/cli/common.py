@@ -15,7 +15,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import click
 
@@ -160,9 +160,10 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
                      help="Also write Prometheus text-format metrics here (atomically)."),
         *zk_security_options(),
     ]
+    decorated: Any = func
     for option in reversed(options):
-        func = option(func)
-    return func
+        decorated = option(decorated)
+    return decorated
 
 
 def zk_security_options() -> List[Callable[[Callable], Callable]]:
@@ -309,7 +310,7 @@ def stdout_console() -> "Console":
 
     width = None if sys.stdout.isatty() else UNATTENDED_WIDTH
     console = Console(no_color=_no_color(), highlight=False, soft_wrap=False, width=width)
-    console.on_broken_pipe = _stdout_closed  # rich would exit 1 (a limit exceeded, for check)
+    console.on_broken_pipe = _stdout_closed  # type: ignore[method-assign]  # rich would exit 1 (check's "limit exceeded")
     return console
 
 
@@ -439,7 +440,7 @@ def load_config_file(path: Path) -> Dict[str, Any]:
     return document
 
 
-def default_map_for(document: Dict[str, Any], commands: Dict[str, click.Command], path: Path) -> Dict[str, Any]:
+def default_map_for(document: Dict[str, Any], commands: Mapping[str, click.Command], path: Path) -> Dict[str, Any]:
     """Check a config document against the commands' options; build click's default_map."""
     shared = {key: value for key, value in document.items() if not isinstance(value, dict)}
     tables = {key: value for key, value in document.items() if isinstance(value, dict)}

@@ -131,6 +131,7 @@ def prune(
                     yes,
                 )
                 counters = {t.value: p.counter for t, p in scan_result.inventory.parents.items()}
+                assert backup_path is not None  # resolved and checked before connecting, with --apply
                 with BackupWriter(backup_path, zookeeper=settings.zk.connect, prefix=settings.prefix,
                                   counters=counters) as writer, \
                         progress_bar("deleting") as progress:

@@ -821,6 +821,7 @@ class YarnSource(AppStateSource):
         and the RM's 401 says to check the ticket.
         """
         gssapi = self._gssapi
+        assert gssapi is not None  # only called with Kerberos set up (_request_headers)
         try:
             context = gssapi.SecurityContext(
                 name=gssapi.Name(f"HTTP@{host}", gssapi.NameType.hostbased_service),

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import BinaryIO, Dict, List, Mapping, Optional, Sequence
 
 JAVA_DIR = Path(os.environ.get("ZKJANITOR_JAVA_DIR", "/usr/share/java"))
 ZOOKEEPER_JAR = JAVA_DIR / "zookeeper.jar"
@@ -100,7 +100,7 @@ class ZooKeeperServer:
         self.jvm_options = list(jvm_options or [])
         self.classpath = [ZOOKEEPER_JAR, SLF4J_SIMPLE_JAR, *classpath]
         self._process: Optional[subprocess.Popen] = None
-        self._log = None
+        self._log: Optional[BinaryIO] = None
 
     @property
     def connect_string(self) -> str:

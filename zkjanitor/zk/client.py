@@ -15,7 +15,7 @@ import re
 import ssl
 import sys
 import warnings
-from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import AuthFailedError, ConnectionDropped, KazooException
@@ -116,7 +116,7 @@ class ZkOptions(NamedTuple):
 
     def secrets(self) -> Tuple[str, ...]:
         """Every secret these options carry, for redaction."""
-        found = [credential.partition(":")[2] for _, credential in self.auth_data]
+        found: List[Optional[str]] = [credential.partition(":")[2] for _, credential in self.auth_data]
         found.append(self.sasl.password if self.sasl else None)
         found.append(self.tls.keyfile_password if self.tls else None)
         return tuple(secret for secret in found if secret)
@@ -381,7 +381,7 @@ def _without_payloads(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return _ByteCount(len(value))
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)._make(_without_payloads(item) for item in value)
+        return type(value)._make(_without_payloads(item) for item in value)  # type: ignore[attr-defined]
     if isinstance(value, (list, tuple)):
         return type(value)(_without_payloads(item) for item in value)
     return value
