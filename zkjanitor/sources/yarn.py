@@ -19,48 +19,39 @@ Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
   timestamp is newer than every configured RM's start was not accepted by
   this cluster (``app-newer-than-rm``), and an RM that knows none of the
   store's applications may be another cluster's (``rm-cannot-vouch``).
+
+HTTP itself (retries, keep-alive, gzip, TLS, SPNEGO) is ``sources/http_client.py``'s.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import os
 import re
-import socket
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timezone
 from functools import partial
 from typing import (
-    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
-    Iterator,
     List,
     Mapping,
     NamedTuple,
     Optional,
     Sequence,
-    Set,
     Tuple,
     Union,
 )
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from zkjanitor import __version__
 from zkjanitor.errors import ConfigError, SourceUnavailable
 from zkjanitor.model import AppRecord, Lookup, LookupStatus
 from zkjanitor.redact import redact_url_credentials
 from zkjanitor.sources.base import AppQuery, AppStateSource
-
-if TYPE_CHECKING:  # imported when the first request is made: http.client imports ssl, which costs
-    import ssl  # start-up time that a run answered without YARN never needs back
-    from http.client import HTTPConnection
+from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +59,7 @@ INFO_PATH = "/ws/v1/cluster/info"
 APPS_PATH = "/ws/v1/cluster/apps"
 AUTH_KINDS = ("none", "simple", "basic", "kerberos")
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
-RETRY_BACKOFF_SECONDS = 0.25
-MAX_BACKOFF_SECONDS = 2.0
 YARN_APP_ID = re.compile(r"application_[0-9]+_[0-9]+")
-KERBEROS_MISSING = "Kerberos needs the optional extra: pip install 'zkjanitor[kerberos]'"
-SPNEGO_MECHANISM = "1.3.6.1.5.5.2"
-"""The OID requests-gssapi asked for: a SPNEGO token, which gateways in front of an RM expect too."""
-USER_AGENT = f"zkjanitor/{__version__}"
-UNRESERVED_IN_PATHS = "/%!$&'()*+,;=:@~"
-"""Characters of a base URL's path prefix sent as they are (the rest is percent-encoded)."""
 
 NOT_A_YARN_APP = Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app")
 NOTHING_TO_ASK = Lookup(LookupStatus.UNKNOWN, detail="source-error")
@@ -100,14 +83,6 @@ class YarnAuth(NamedTuple):
     def __repr__(self) -> str:
         password = None if self.password is None else "***"
         return f"YarnAuth(kind={self.kind!r}, user={self.user!r}, password={password!r})"
-
-
-class _RmFailure(Exception):
-    """One RM could not answer (after retries); ``reason`` is short and credential-free."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _Malformed(Exception):
@@ -164,124 +139,7 @@ def _basic_authorization(auth: YarnAuth) -> Optional[str]:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def _gssapi_module() -> Any:
-    """The ``gssapi`` package SPNEGO needs; ConfigError when the optional extra is missing."""
-    try:
-        import gssapi
-    except ImportError:
-        raise ConfigError(KERBEROS_MISSING) from None
-    return gssapi
-
-
-def _tls_context(verify: Union[bool, str]) -> "ssl.SSLContext":
-    """How to check an https RM: the system's CAs (True), nothing (False), or the CA file or directory ``verify``."""
-    import ssl
-
-    if isinstance(verify, str) and verify:
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-class _Endpoint(NamedTuple):
-    """Where one RM base URL's requests go."""
-
-    https: bool
-    host: str
-    port: Optional[int]
-    prefix: str
-    """The base URL's path (a gateway's ``/yarn``), percent-encoded, without a trailing slash."""
-
-
-def _endpoint(base: str) -> _Endpoint:
-    parts = urlsplit(base)
-    return _Endpoint(
-        parts.scheme == "https",
-        parts.hostname or "",
-        parts.port,
-        quote(parts.path.rstrip("/"), safe=UNRESERVED_IN_PATHS),
-    )
-
-
-class _Reply(NamedTuple):
-    """An RM's answer: the HTTP status and the (decompressed) body."""
-
-    status_code: int
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON; ValueError when it is not JSON (or not UTF-8/16/32)."""
-        return json.loads(self.body)
-
-
-class _UndecodableBody(Exception):
-    """A gzip body that does not decompress."""
-
-
-def _decoded(body: bytes, content_encoding: Optional[str]) -> bytes:
-    """``body`` without the gzip encoding the request allowed (``Accept-Encoding: gzip``)."""
-    if (content_encoding or "").strip().lower() not in ("gzip", "x-gzip"):
-        return body
-    import zlib
-
-    try:
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-    except zlib.error:
-        raise _UndecodableBody("a gzip body that does not decompress") from None
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and the exceptions it wraps or was raised while handling, each once."""
-    seen: Set[int] = set()
-    pending = [exc]
-    while pending and len(seen) < 32:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending.extend(item for item in (current.__cause__, current.__context__) if item is not None)
-
-
-def _connection_problem(exc: BaseException) -> str:
-    """A few words on why a request failed, without URLs or credentials."""
-    from http.client import HTTPException
-
-    causes = list(_causes(exc))
-    ssl = sys.modules.get("ssl")  # not imported: no TLS was tried
-    certificate_errors = (ssl.SSLCertVerificationError,) if ssl is not None else ()
-    tls_errors = (ssl.SSLError,) if ssl is not None else ()
-    if any(isinstance(cause, tls_errors) and _not_a_tls_server(cause) for cause in causes):
-        return "not a TLS server: try http://"
-    # Most specific first (ssl.SSLError is also an OSError).
-    for kinds, problem in (
-        ((ConnectionRefusedError,), "connection refused"),
-        ((ConnectionResetError, ConnectionAbortedError, BrokenPipeError), "connection reset"),
-        ((socket.gaierror,), "host not found"),
-        (certificate_errors, "TLS error: check the certificate"),
-        (tls_errors, "TLS handshake failed"),
-        ((socket.timeout,), "timed out"),
-    ):
-        if any(isinstance(cause, kinds) for cause in causes):
-            return problem
-    if isinstance(exc, HTTPException):
-        return f"bad HTTP reply ({type(exc).__name__})"
-    return f"cannot connect ({type(exc).__name__})"
-
-
-def _not_a_tls_server(error: BaseException) -> bool:
-    """An SSL error that means the peer answered in plain text (an http port asked for https)."""
-    reason = str(getattr(error, "reason", "") or "").upper()
-    plain_text_reasons = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE")
-    return reason in plain_text_reasons or "wrong version number" in str(error)
-
-
-def _remote_message(response: _Reply) -> str:
+def _remote_message(response: Reply) -> str:
     """The RM's ``RemoteException`` message, if the body carries one."""
     try:
         body = response.json()
@@ -291,7 +149,7 @@ def _remote_message(response: _Reply) -> str:
     return str(message).splitlines()[0][:200] if message else ""
 
 
-def _is_not_found_exception(response: _Reply) -> bool:
+def _is_not_found_exception(response: Reply) -> bool:
     """A 404 the RM itself produced for an unknown app (not a 404 from a wrong URL)."""
     try:
         return response.json()["RemoteException"]["exception"] == "NotFoundException"
@@ -460,27 +318,13 @@ class YarnSource(AppStateSource):
         self.timeout = timeout
         self.retries = retries
         self.trust_absence = trust_absence
-        self.requests_made = 0
-        self._count_lock = threading.Lock()
-        self._endpoints = {base: _endpoint(base) for base in self.urls}
-        self._headers = {"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": USER_AGENT}
         basic = _basic_authorization(auth)
-        if basic is not None:
-            self._headers["Authorization"] = basic
-        self._gssapi = _gssapi_module() if auth.kind == "kerberos" else None
-        self._kerberos_failed = False
-        self._auth_params = {"user.name": auth.user or ""} if auth.kind == "simple" else {}
-        self._verify = verify
-        self._tls: Optional["ssl.SSLContext"] = None
-        self._connections: Dict[str, "HTTPConnection"] = {}
-        if any(endpoint.https for endpoint in self._endpoints.values()):
-            if isinstance(verify, str) and verify:
-                try:  # a CA file that cannot be used is a usage error, found before any request
-                    self._tls = _tls_context(verify)
-                except (OSError, ValueError) as exc:
-                    raise ConfigError(f"cannot use the YARN CA file {verify!r}: {exc}") from None
-            elif not verify:
-                log.warning("the YARN ResourceManager's TLS certificate will not be checked")
+        self._http = HttpClient(
+            self.urls, timeout=timeout, retries=retries, verify=verify,
+            headers={"Authorization": basic} if basic is not None else {},
+            params={"user.name": auth.user or ""} if auth.kind == "simple" else {},
+            kerberos=auth.kind == "kerberos", refused=self._refused_message, name="YARN",
+        )
         self._active: Optional[str] = None
         self._started_ms: Dict[str, int] = {}
         """Each RM's start (``clusterInfo.startedOn``) from the last probe: the newest cluster timestamp it gives."""
@@ -572,11 +416,14 @@ class YarnSource(AppStateSource):
         if self._prefetched is None:  # its failure is raised by lookup_many
             self._prefetched = _in_background(self._index_apps, "zkjanitor-yarn-prefetch")
 
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._http.requests_made
+
     def close(self) -> None:
         """Close the HTTP connections (a later request opens a new one)."""
-        connections, self._connections = self._connections, {}
-        for connection in connections.values():
-            connection.close()
+        self._http.close()
 
     # ------------------------------------------------------------------ queries
 
@@ -632,7 +479,7 @@ class YarnSource(AppStateSource):
 
     # ------------------------------------------------------------------ HA
 
-    def _get_from_active(self, path: str, params: Mapping[str, str]) -> Tuple[str, _Reply]:
+    def _get_from_active(self, path: str, params: Mapping[str, str]) -> Tuple[str, Reply]:
         """GET ``path`` from the active RM; if it fails or turns standby, re-probe once."""
         failure = ""
         for attempt in range(2):
@@ -640,8 +487,8 @@ class YarnSource(AppStateSource):
                 self._active = self.find_active()
             base = self._active
             try:
-                response = self._get(base, path, params)
-            except _RmFailure as exc:
+                response = self._http.get(base, path, params)
+            except RequestFailed as exc:
                 failure = exc.reason
             else:
                 if response.status_code != 307:
@@ -704,8 +551,8 @@ class YarnSource(AppStateSource):
     def _probe(self, base: str) -> "_Probe":
         """What one RM's ``/ws/v1/cluster/info`` says: active or why not, and when it started."""
         try:
-            response = self._get(base, INFO_PATH, {})
-        except _RmFailure as exc:
+            response = self._http.get(base, INFO_PATH, {})
+        except RequestFailed as exc:
             return _Probe(False, exc.reason)
         except SourceUnavailable as exc:
             return _Probe(False, "refused the credentials", refusal=exc)
@@ -721,121 +568,6 @@ class YarnSource(AppStateSource):
         if ha_state is None or str(ha_state).upper() == "ACTIVE":
             return _Probe(True, "", started_ms)
         return _Probe(False, str(ha_state), started_ms)
-
-    # ------------------------------------------------------------------ HTTP
-
-    def _get(self, base: str, path: str, params: Mapping[str, str]) -> _Reply:
-        """One GET, retried on connection errors, timeouts and 5xx; redirects are not followed.
-
-        Raises _RmFailure when retries run out, SourceUnavailable on HTTP 401/403.
-        """
-        from http.client import HTTPException
-
-        query = urlencode({**self._auth_params, **params})
-        target = self._endpoints[base].prefix + path + (f"?{query}" if query else "")
-        problem = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(MAX_BACKOFF_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))
-            with self._count_lock:  # RMs are probed in parallel
-                self.requests_made += 1
-            try:
-                response = self._exchange(base, target)
-            except socket.timeout:
-                problem = f"timed out after {self.timeout:g}s"
-                continue
-            except _UndecodableBody as exc:
-                problem = str(exc)
-                continue
-            except (OSError, HTTPException, UnicodeError) as exc:
-                problem = _connection_problem(exc)
-                continue
-            log.debug("GET %s%s: HTTP %d", base, path, response.status_code)
-            if response.status_code in (401, 403):
-                raise SourceUnavailable(self._refused_message(base, response.status_code))
-            if response.status_code < 500:
-                return response
-            problem = f"HTTP {response.status_code}"
-        attempts = self.retries + 1
-        raise _RmFailure(problem if attempts == 1 else f"{problem}, {attempts} attempts")
-
-    def _exchange(self, base: str, target: str) -> _Reply:
-        """GET ``target`` over ``base``'s kept-alive connection, opening one if there is none.
-
-        A kept-alive connection the RM (or a proxy) closed while it was idle is
-        found when it is used again; the request is then sent once more on a new
-        connection, which is not a retry. Any other failure closes the
-        connection and raises.
-        """
-        from http.client import RemoteDisconnected
-
-        while True:
-            connection = self._connections.get(base)
-            reused = connection is not None and connection.sock is not None
-            if connection is None:
-                connection = self._connections[base] = self._connect(base)
-            try:
-                connection.request("GET", target, headers=self._request_headers(base))
-                response = connection.getresponse()
-                body = response.read()
-            except (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-                self._drop(base)
-                if not reused:
-                    raise
-                log.debug("YARN ResourceManager %s closed an idle connection; reconnecting", base)
-                continue
-            except BaseException:
-                self._drop(base)
-                raise
-            return _Reply(response.status, _decoded(body, response.getheader("Content-Encoding")))
-
-    def _connect(self, base: str) -> "HTTPConnection":
-        """A connection to ``base``'s host (opened by its first request)."""
-        import http.client
-
-        endpoint = self._endpoints[base]
-        if not endpoint.https:
-            return http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=self.timeout)
-        if self._tls is None:
-            self._tls = _tls_context(self._verify)
-        return http.client.HTTPSConnection(endpoint.host, endpoint.port, timeout=self.timeout, context=self._tls)
-
-    def _drop(self, base: str) -> None:
-        connection = self._connections.pop(base, None)
-        if connection is not None:
-            connection.close()
-
-    def _request_headers(self, base: str) -> Dict[str, str]:
-        """The headers of one request: with Kerberos, a new SPNEGO token every time."""
-        if self._gssapi is None:
-            return self._headers
-        token = self._spnego_token(self._endpoints[base].host)
-        if token is None:
-            return self._headers
-        return {**self._headers, "Authorization": "Negotiate " + base64.b64encode(token).decode("ascii")}
-
-    def _spnego_token(self, host: str) -> Optional[bytes]:
-        """The first SPNEGO token for ``HTTP@host``, sent without waiting for a 401 challenge.
-
-        None when there is no usable ticket: the request then goes without it,
-        and the RM's 401 says to check the ticket.
-        """
-        gssapi = self._gssapi
-        assert gssapi is not None  # only called with Kerberos set up (_request_headers)
-        try:
-            context = gssapi.SecurityContext(
-                name=gssapi.Name(f"HTTP@{host}", gssapi.NameType.hostbased_service),
-                usage="initiate",
-                flags=[],
-                mech=gssapi.OID.from_int_seq(SPNEGO_MECHANISM),
-            )
-            return bytes(context.step())
-        except Exception as exc:  # gssapi.exceptions.GSSError, or a broken Kerberos set-up
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            level = logging.DEBUG if self._kerberos_failed else logging.WARNING
-            self._kerberos_failed = True
-            log.log(level, "no Kerberos token for HTTP@%s (%s): %s", host, type(exc).__name__, first_line)
-            return None
 
     def _refused_message(self, base: str, status: int) -> str:
         """One actionable line for HTTP 401/403, naming the option to fix."""
