@@ -6,7 +6,6 @@ answer, the clock and the policy, so every rule can be tested by table.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple, Optional
 
 from zkjanitor.model import (
@@ -16,6 +15,7 @@ from zkjanitor.model import (
     LookupStatus,
     Session,
     Verdict,
+    from_all_fields,
 )
 
 ACTIVE_APP_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
@@ -37,9 +37,7 @@ class Policy(NamedTuple):
     grace_seconds: float = 600.0
 
 
-_classification = partial(tuple.__new__, Classification)
-"""``Classification`` from a tuple of its four fields, without its Python-level ``__new__``
-(this runs for every session of a scan)."""
+_classification = from_all_fields(Classification)  # runs for every session of a scan
 
 
 def classify(

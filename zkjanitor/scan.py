@@ -10,10 +10,11 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
 from zkjanitor.classify import Policy, classify
 from zkjanitor.errors import SourceUnavailable
 from zkjanitor.inventory import Inventory
-from zkjanitor.model import Lookup, LookupStatus, SessionReport, SessionType, Verdict
+from zkjanitor.model import Lookup, LookupStatus, SessionReport, SessionType, Verdict, from_all_fields
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 UNREACHABLE = Lookup(LookupStatus.UNKNOWN, detail="source-unreachable")
+_report = from_all_fields(SessionReport)
 
 
 class ScanResult(NamedTuple):
@@ -76,10 +77,10 @@ def classify_inventory(
         now_ms = int(time.time() * 1000)
     reports: List[SessionReport] = []
     add = reports.append
-    new_report = tuple.__new__  # SessionReport(...) without its Python-level __new__: this runs per session
+    new_report = _report  # every field, in order (model.from_all_fields): this runs per session
     for session, lookup in zip(sessions, lookups):
         verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
-        add(new_report(SessionReport, (session, verdict, reason, age, lookup and lookup.record, finished_ms)))
+        add(new_report((session, verdict, reason, age, lookup and lookup.record, finished_ms)))
     if cannot_vouch and any(report.reason == "rm-cannot-vouch" for report in reports):
         source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
     return ScanResult(inventory, reports, now_ms, source_error)

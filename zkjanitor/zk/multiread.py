@@ -40,9 +40,10 @@ from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData, int_struct, multiheader_struct
 
-from zkjanitor.model import Znode
+from zkjanitor.model import Znode, from_all_fields
 
 log = logging.getLogger(__name__)
+_znode = from_all_fields(Znode)
 
 MULTI_READ_OPCODE = 22
 """``OpCode.multiRead`` in ZooKeeper's ``ZooDefs``."""
@@ -114,7 +115,7 @@ class MultiRead:
         unpack_stat = _STAT_FIELDS_USED.unpack_from
         stat_size = _STAT_FIELDS_USED.size
         get_data = GetData.type
-        new_znode = tuple.__new__
+        new_znode = _znode
         for path in self.paths:
             op_type, done, _ = unpack_header(buffer, offset)
             if done:
@@ -129,7 +130,7 @@ class MultiRead:
                     offset += value
                 ctime, mtime, version, ephemeral_owner, num_children = unpack_stat(buffer, offset)
                 offset += stat_size
-                add(new_znode(Znode, (path, data, version, ctime, mtime, ephemeral_owner, num_children)))
+                add(new_znode((path, data, version, ctime, mtime, ephemeral_owner, num_children)))
             elif op_type == ERROR_OPCODE:
                 add(_op_error(value))
             else:
