@@ -114,3 +114,21 @@ def test_limit_breaks_age_ties_by_numeric_id(old_zk_server, old_zk_client, prefi
     result = run_cli(["prune", "--older-than", "1d", "--limit", "5", "--format", "json",
                       "--zk", old_zk_server.connect_string, "--prefix", prefix, "--yarn", yarn_rm.url])
     assert [s["id"] for s in json.loads(result.stdout)["sessions"]] == [0, 1, 2, 3, 4]
+
+
+def test_prune_waits_as_long_as_livy_conf_says_livy_looks_for_an_application(
+        old_zk_server, old_zk_client, prefix, yarn_rm, tmp_path):
+    known = yarn_rm.add_app(state="RUNNING")["id"]
+    forgotten = [f"application_{yarn_rm.cluster_ts - DAY_MS}_{n:04d}" for n in range(1, 4)]
+    seed(old_zk_client, prefix, [session(0, known)] + [session(n, forgotten[n - 1]) for n in range(1, 4)],
+         counters={BATCH: 4})
+    livy_conf = tmp_path / "livy.conf"
+    livy_conf.write_text("livy.server.yarn.app-lookup-timeout = 30d\n")
+    args = ["prune", "--older-than", "1d", "--format", "json", "--livy-conf", str(livy_conf),
+            "--zk", old_zk_server.connect_string, "--prefix", prefix, "--yarn", yarn_rm.url]
+    careful = run_cli(args)  # the sessions are ten days old: past the default 2m, within livy.conf's 30d
+    assert careful.exit_code == 0, careful.stderr
+    assert json.loads(careful.stdout)["sessions"] == []
+    assert "--grace 10m is below Livy's livy.server.yarn.app-lookup-timeout (30d)" in careful.stderr
+    overridden = run_cli([*args, "--allow-young-sessions"])
+    assert [s["id"] for s in json.loads(overridden.stdout)["sessions"]] == [1, 2, 3]

@@ -17,6 +17,7 @@ from zkjanitor.model import (
     Verdict,
     from_all_fields,
 )
+from zkjanitor.units import format_duration
 
 ACTIVE_APP_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
 FINISHED_APP_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
@@ -35,6 +36,22 @@ class Policy(NamedTuple):
     """
 
     grace_seconds: float = 600.0
+
+
+def grace_warning(policy: Policy, app_lookup_timeout_seconds: float) -> Optional[str]:
+    """The warning for a grace shorter than Livy's own wait for a session's application, else None.
+
+    Livy looks for a new session's application for up to
+    ``livy.server.yarn.app-lookup-timeout`` (120 s by default); a session
+    younger than that may still be being submitted, so ``prune`` never selects
+    one stale by absence (:func:`zkjanitor.prune.select_for_prune`'s
+    ``created_before_ms``) unless told to.
+    """
+    if policy.grace_seconds >= app_lookup_timeout_seconds:
+        return None
+    return (f"--grace {format_duration(policy.grace_seconds)} is below Livy's livy.server.yarn.app-lookup-timeout "
+            f"({format_duration(app_lookup_timeout_seconds)}): a younger session may still be being submitted; "
+            "prune never deletes one (--allow-young-sessions overrides)")
 
 
 _classification = from_all_fields(Classification)  # runs for every session of a scan

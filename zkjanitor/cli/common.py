@@ -37,8 +37,6 @@ DEFAULT_ZK = "127.0.0.1:2181"
 EXIT_INTERNAL = 70
 DEFAULT_PREFIX = "livy"
 YARN_PASSWORD_ENV = "ZKJANITOR_YARN_PASSWORD"
-DEFAULT_APP_LOOKUP_TIMEOUT_SECONDS = 120.0
-"""Livy's livy.server.yarn.app-lookup-timeout default."""
 
 
 class Settings(NamedTuple):
@@ -61,9 +59,7 @@ class Settings(NamedTuple):
     @property
     def app_lookup_timeout_seconds(self) -> float:
         """How long Livy itself waits for a session's YARN application (livy.conf's, else Livy's 120 s)."""
-        if self.livy_conf is not None:
-            return self.livy_conf.app_lookup_timeout_ms / 1000.0
-        return DEFAULT_APP_LOOKUP_TIMEOUT_SECONDS
+        return (self.livy_conf or LivyConf({})).app_lookup_timeout_ms / 1000.0
 
     def app_source(self) -> Optional[YarnSource]:
         """The configured application-state source, or None when there is none."""

@@ -9,6 +9,7 @@ from typing import List, Optional, Set, Tuple
 import click
 
 from zkjanitor.advice import review_livy_conf
+from zkjanitor.classify import grace_warning
 from zkjanitor.cli.common import (
     Settings,
     command_examples,
@@ -25,7 +26,6 @@ from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
 from zkjanitor.render import json as json_render
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, classify_inventory, store_warnings, summarize
-from zkjanitor.units import format_duration
 from zkjanitor.zk.client import connected
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
@@ -38,12 +38,9 @@ def scan_warnings(settings: Settings, result: ScanResult,
     """What the operator should know: the store's state, then livy.conf settings that need attention."""
     warnings = store_warnings(result, source_configured=bool(settings.yarn_urls),
                               children_warn_bytes=children_warn_bytes)
-    if settings.yarn_urls and settings.policy.grace_seconds < settings.app_lookup_timeout_seconds:
-        warnings.append(
-            f"--grace {format_duration(settings.policy.grace_seconds)} is below Livy's "
-            f"livy.server.yarn.app-lookup-timeout ({format_duration(settings.app_lookup_timeout_seconds)}): "
-            "a younger session may still be being submitted; prune never deletes one "
-            "(--allow-young-sessions overrides)")
+    if settings.yarn_urls:
+        below = grace_warning(settings.policy, settings.app_lookup_timeout_seconds)
+        warnings += [below] if below else []
     if settings.livy_conf is not None:
         warnings += [
             f"livy.conf: {f.setting} = {'(not set)' if f.value is None else f.value}: {f.problem} "
