@@ -157,3 +157,33 @@ def test_an_app_id_newer_than_every_rm_start_stays_unknown(old_zk_server, old_zk
         ("live", "app-active"), ("unknown", "app-newer-than-rm")]
     assert any("1 session(s) have an appId newer than the start of every ResourceManager given" in w
                for w in document["warnings"])
+
+
+@pytest.mark.parametrize("fault", ["hangs", "refuses-the-credentials", "is-standby"])
+def test_an_rm_passed_over_for_the_active_one_is_named_on_stderr(old_zk_server, prefix, store_on_a, cluster_a,
+                                                                  fault):
+    with YarnDouble(basic_auth=("admin", "pw") if fault == "refuses-the-credentials" else None,
+                    ha_state="STANDBY" if fault == "is-standby" else "ACTIVE") as first:
+        first.delay_seconds = 5.0 if fault == "hangs" else 0.0
+        started = time.monotonic()
+        result = cli(["scan", "--format", "json", "--timeout", "1"], old_zk_server, prefix,
+                     yarn=[first.url, cluster_a.url])
+        elapsed = time.monotonic() - started
+        first.delay_seconds = 0.0
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["summary"]["stale"] == 7
+    said = {"hangs": "no answer within 1s", "refuses-the-credentials": "refused the credentials"}.get(fault)
+    named = [line for line in result.stderr.splitlines() if first.url in line]
+    if said is None:  # a standby is what an HA pair has: nothing to warn about
+        assert named == []
+    else:
+        assert named == [f"warning: YARN ResourceManager {first.url} ({said}); using {cluster_a.url}"]
+    assert elapsed < 5.0  # one timeout for the hanging RM, not 3 attempts of it before the second is asked
+
+
+def test_doctor_warns_about_an_rm_passed_over_for_the_active_one(old_zk_server, prefix, store_on_a, cluster_a):
+    with YarnDouble(basic_auth=("admin", "pw")) as refusing:
+        doctor = cli(["doctor", "--format", "json"], old_zk_server, prefix, yarn=[refusing.url, cluster_a.url])
+    findings = [f for f in json.loads(doctor.stdout)["findings"] if f["setting"] == "yarn"]
+    assert [f["problem"] for f in findings if f["severity"] == "warning"] == [
+        f"YARN ResourceManager {refusing.url} (refused the credentials); using {cluster_a.url}"]

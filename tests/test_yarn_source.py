@@ -814,25 +814,36 @@ def test_an_unusable_ca_file_is_a_config_error(tmp_path):
 # ---------------------------------------------------------------- HA members probed at once
 
 
-def test_a_hanging_first_rm_costs_one_timeout_and_is_named(rm, apps, caplog):
+def test_a_hanging_first_rm_costs_one_timeout_and_is_named(rm, apps):
     with YarnDouble() as hanging:
         hanging.delay_seconds = 5.0
         started = time.monotonic()
         with source(hanging.url, rm.url, timeout=1.0, retries=2) as yarn:
             answers = yarn.lookup_many([AppQuery(apps[0], "t")])
+            notes = yarn.notes
         elapsed = time.monotonic() - started
         hanging.delay_seconds = 0
     assert statuses(answers) == [FOUND]
     assert elapsed < 2.5  # before: 3 attempts of 1 s and their backoff against the first RM, then the second
-    assert f"YARN ResourceManager {hanging.url} (no answer within 1s); using {rm.url}" in caplog.text
+    assert notes == [f"YARN ResourceManager {hanging.url} (no answer within 1s); using {rm.url}"]
 
 
-def test_a_refusing_first_rm_does_not_hide_the_active_second(rm, apps, caplog):
+def test_a_refusing_first_rm_does_not_hide_the_active_second(rm, apps):
     with YarnDouble(basic_auth=("admin", "pw")) as refusing:
         with source(refusing.url, rm.url) as yarn:
             answers = yarn.lookup_many([AppQuery(apps[0], "t")])
+            notes = yarn.notes
     assert statuses(answers) == [FOUND]
-    assert f"{refusing.url} (refused the credentials); using {rm.url}" in caplog.text
+    assert notes == [f"YARN ResourceManager {refusing.url} (refused the credentials); using {rm.url}"]
+
+
+def test_a_standby_beside_the_active_rm_is_no_note(rm, apps):
+    with YarnDouble(ha_state="STANDBY") as standby:
+        with source(standby.url, rm.url) as yarn:
+            answers = yarn.lookup_many([AppQuery(apps[0], "t")])
+            notes = yarn.notes
+    assert statuses(answers) == [FOUND]
+    assert notes == []
 
 
 def test_a_refusal_from_every_rm_is_the_refusal():

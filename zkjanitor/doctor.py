@@ -87,7 +87,9 @@ def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
         active = source.find_active()
     except SourceUnavailable as exc:
         return [Finding("error", "yarn", ", ".join(source.urls), str(exc), "check --yarn and the YARN auth options")]
-    return [Finding("ok", "yarn", active, "active ResourceManager found", "")]
+    fix = "check that ResourceManager, --yarn and the YARN auth options"
+    passed_over = [Finding("warning", "yarn", None, note, fix) for note in source.notes]
+    return passed_over + [Finding("ok", "yarn", active, "active ResourceManager found", "")]
 
 
 def check_sessions(options: ZkOptions, prefix: str, types: Sequence[SessionType],

@@ -25,6 +25,8 @@ class ScanResult(NamedTuple):
     now_ms: int
     source_error: Optional[str] = None
     """Why the source's answers cannot be used to prune: unreachable, or unable to vouch for "not found"."""
+    source_notes: Sequence[str] = ()
+    """What the source said about how it answered (:attr:`AppStateSource.notes`), one warning each."""
 
 
 class Summary(NamedTuple):
@@ -59,6 +61,7 @@ def classify_inventory(
     sessions = inventory.sessions
     lookups: Iterable[Optional[Lookup]] = repeat(None)
     source_error = cannot_vouch = None
+    source_notes: Sequence[str] = ()
     if source is not None:
         queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms) for s in sessions if s.corrupt is None]
         try:
@@ -68,6 +71,7 @@ def classify_inventory(
             answers = [UNREACHABLE] * len(queries)
         else:
             cannot_vouch = source.cannot_vouch
+            source_notes = tuple(source.notes)
         if len(queries) == len(sessions):
             lookups = answers
         else:  # corrupt sessions were not asked about
@@ -83,7 +87,7 @@ def classify_inventory(
         add(new_report((session, verdict, reason, age, lookup and lookup.record, finished_ms)))
     if cannot_vouch and any(report.reason == "rm-cannot-vouch" for report in reports):
         source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
-    return ScanResult(inventory, reports, now_ms, source_error)
+    return ScanResult(inventory, reports, now_ms, source_error, source_notes)
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
@@ -125,7 +129,7 @@ def store_warnings(
     children_warn_bytes: int = CHILDREN_REPLY_WARN_BYTES,
 ) -> List[str]:
     """What an operator should know about the store beyond the counts."""
-    warnings: List[str] = []
+    warnings: List[str] = list(result.source_notes)
     if result.source_error:
         warnings.append(f"{result.source_error}; every session is 'unknown' and nothing can be pruned")
     elif not source_configured:

@@ -50,6 +50,10 @@ class AppStateSource(ABC):
     """Set by :meth:`lookup_many` when the source answered but cannot vouch for its
     "not found" answers (they came back ``UNKNOWN``): one line for the operator."""
 
+    notes: Sequence[str] = ()
+    """What the operator should know about how the source answered, one line each
+    (e.g. an HA member that hung and was passed over); shown as warnings."""
+
     @abstractmethod
     def lookup(self, query: AppQuery) -> Lookup:
         """The answer for one session (see the module docstring for the contract)."""

@@ -333,7 +333,7 @@ class YarnSource(AppStateSource):
     # ------------------------------------------------------------------ the AppStateSource API
 
     def lookup(self, query: AppQuery) -> Lookup:
-        """One app: ``GET /apps/{id}``, or (null appId) the SPARK apps with the session's tag."""
+        """One app: ``GET /apps/{id}``, or (null appId) the apps of any type carrying the session's tag."""
         early = _answer_without_yarn(query)
         if early is not None:
             return early
@@ -513,7 +513,10 @@ class YarnSource(AppStateSource):
         RM's start time. A refusal (HTTP 401/403) from one RM is a warning
         when another is active. Raises :class:`SourceUnavailable` naming every
         URL tried and what it said (the refusal itself when that is all there is).
+        Every RM passed over for a reason other than being STANDBY is one line of
+        :attr:`notes`.
         """
+        self.notes = []
         probes = {base: _in_background(partial(self._probe, base), f"zkjanitor-yarn-probe-{n}")
                   for n, base in enumerate(self.urls)}
         answered: Dict[str, _Probe] = {}
@@ -530,23 +533,24 @@ class YarnSource(AppStateSource):
                     if answered[base].active and active_since is None:
                         active_since = time.monotonic()
         self._started_ms = {base: p.started_ms for base, p in answered.items() if p.started_ms is not None}
-        tried = []
+        passed_over: Dict[str, str] = {}  # every RM not used, and why
         for base in self.urls:
             probe = answered.get(base)
             if probe is None:
-                tried.append(f"{base} (no answer within {self.timeout:g}s)")
+                passed_over[base] = f"no answer within {self.timeout:g}s"
             elif not probe.active:
-                tried.append(f"{base} ({probe.problem})")
+                passed_over[base] = probe.problem
         active = next((base for base in self.urls if base in answered and answered[base].active), None)
         if active is not None:
-            for line in tried:
-                log.warning("YARN ResourceManager %s; using %s", line, active)
+            self.notes = [f"YARN ResourceManager {base} ({why}); using {active}"
+                          for base, why in passed_over.items() if why.upper() != "STANDBY"]  # a standby is normal
             log.info("using YARN ResourceManager %s", active)
             return active
         refusals = [p.refusal for p in answered.values() if p.refusal is not None]
         if refusals and len(refusals) == len(self.urls):
             raise refusals[0]
-        raise SourceUnavailable(f"no active YARN ResourceManager: {', '.join(tried)}; check --yarn")
+        tried = ", ".join(f"{base} ({why})" for base, why in passed_over.items())
+        raise SourceUnavailable(f"no active YARN ResourceManager: {tried}; check --yarn")
 
     def _probe(self, base: str) -> "_Probe":
         """What one RM's ``/ws/v1/cluster/info`` says: active or why not, and when it started."""
