@@ -32,8 +32,8 @@ from tests.prune_store import (
     stale_older_than,
     zkjanitor_command,
 )
-from zkjanitor import prune as prune_library
 from zkjanitor.backup import read_backup
+from zkjanitor.zk import delete as delete_library
 from zkjanitor.zk.lock import lock_path, prune_lock
 
 OLDER_THAN_DAYS = 5
@@ -272,17 +272,17 @@ def test_a_session_livy_changes_or_deletes_between_read_and_delete_is_skipped(
 ):
     """Livy touches two selected sessions after prune read them and before it deletes.
 
-    How: the test wraps the library's ``apply_prune`` as the CLI calls it, and the
+    How: the test wraps the library's ``delete_sessions`` as the CLI calls it, and the
     wrapper first changes one selected znode and deletes another on the test's own
     ZooKeeper connection (another client session, as Livy is), then runs the real
-    ``apply_prune``. This lands the change at a known point inside the real window
+    ``delete_sessions``. This lands the change at a known point inside the real window
     (after the scan, the YARN answer and the confirmation; before any delete is sent)
     instead of racing a sleep, and it leaves everything that decides the outcome
     real: the version-checked multi, its rollback on the real server, the per-znode
     retry, and the backup. (A YARN delay window would also open the gap, but then
     the test would depend on timing.)
     """
-    real_apply_prune = prune_library.apply_prune
+    real_delete = delete_library.delete_sessions
     touched = {}
 
     def livy_acts_first(client, selected, backup, **kwargs):
@@ -290,9 +290,9 @@ def test_a_session_livy_changes_or_deletes_between_read_and_delete_is_skipped(
         old_zk_client.set(changed, b'{"id":0,"written":"by Livy"}')
         old_zk_client.delete(gone)
         touched.update(changed=changed, gone=gone)
-        return real_apply_prune(client, selected, backup, **kwargs)
+        return real_delete(client, selected, backup, **kwargs)
 
-    monkeypatch.setattr("zkjanitor.cli.prune.apply_prune", livy_acts_first)
+    monkeypatch.setattr("zkjanitor.zk.store.delete_sessions", livy_acts_first)
     backup = tmp_path / "b.jsonl"
 
     result = prune(old_zk_server, prefix, yarn_rm, "--older-than", ALL_STALE, "--apply", "--yes",

@@ -23,7 +23,7 @@ from tests.prune_store import (
     session_path,
     snapshot,
 )
-from zkjanitor import prune as prune_library
+from zkjanitor.zk import delete as delete_library
 from zkjanitor.zk.lock import prune_lock
 
 ALL_STALE = "12h"
@@ -118,16 +118,16 @@ def test_sessions_livy_removed_itself_during_the_prune_are_not_brought_back(
     window) and records it in the backup; restore then re-creates only what the
     prune deleted, so the session Livy deleted stays deleted.
     """
-    real_apply_prune = prune_library.apply_prune
+    real_delete = delete_library.delete_sessions
     touched = {}
 
     def livy_acts_first(client, selected, backup, **kwargs):
         touched.update(gone=selected[2].session.path, changed=selected[6].session.path)
         old_zk_client.delete(touched["gone"])
         old_zk_client.set(touched["changed"], b'{"written":"by Livy"}')
-        return real_apply_prune(client, selected, backup, **kwargs)
+        return real_delete(client, selected, backup, **kwargs)
 
-    monkeypatch.setattr("zkjanitor.cli.prune.apply_prune", livy_acts_first)
+    monkeypatch.setattr("zkjanitor.zk.store.delete_sessions", livy_acts_first)
     backup = tmp_path / "b.jsonl"
     pruned = prune(old_zk_server, prefix, yarn_rm, "--older-than", ALL_STALE, "--apply", "--yes",
                    "--batch-size", "4", "--backup", str(backup))

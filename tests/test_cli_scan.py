@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import OLD_SERVER_OFFSET_DAYS
 from tests.helpers import closed_port, run_cli, seed_scenario, seeded_expectations
-from zkjanitor.inventory import read_inventory
 from zkjanitor.model import REASONS, SessionType, Verdict
 from zkjanitor.testing.seeder import SeedZnode, app_tag_for, build_scenario, encode_record, livy_record, seed
+from zkjanitor.zk.inventory import read_inventory
 
 
 @pytest.fixture

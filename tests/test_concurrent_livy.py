@@ -34,8 +34,8 @@ from tests.fault_support import (
 from tests.session_znodes import create_sessions, existing_ids
 from zkjanitor.backup import BackupWriter, read_backup
 from zkjanitor.model import SessionType
-from zkjanitor.prune import apply_prune
 from zkjanitor.testing.seeder import counter_record, encode_record, livy_record, store_path
+from zkjanitor.zk.delete import delete_sessions
 
 STALE = 10
 LIVE = 3
@@ -143,7 +143,7 @@ def test_a_znode_deleted_and_re_created_since_the_scan_is_skipped_even_at_the_sa
     zk_client.create(zombie, b'{"id":2,"appId":"application_1_2","appTag":"livy-batch-2-zombie00"}')
 
     with BackupWriter(tmp_path / "b.jsonl", zookeeper=zk_server.connect_string, prefix=prefix) as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=10)
+        result = delete_sessions(zk_client, reports, backup, batch_size=10)
 
     assert [outcome.action for outcome in result.outcomes] == ["deleted", "deleted", "skipped-changed", "deleted"]
     assert zk_client.get(zombie)[0] == b'{"id":2,"appId":"application_1_2","appTag":"livy-batch-2-zombie00"}'

@@ -1,4 +1,4 @@
-"""prune: selection rules and the safety of ``apply_prune`` on a real ZooKeeper."""
+"""prune: selection rules and the safety of ``delete_sessions`` on a real ZooKeeper."""
 
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ from kazoo.client import KazooClient
 
 from tests.session_znodes import create_sessions, existing_ids, read_report, type_dir
 from tests.zk_helpers import OpcodeUnknownToServer
-from zkjanitor import prune
 from zkjanitor.backup import BackupWriter, read_backup
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import Session, SessionReport, SessionType, Verdict
-from zkjanitor.prune import Outcome, apply_prune, plan_prune, select_for_prune
-from zkjanitor.restore import RestoreAction, restore_backup
+from zkjanitor.prune import Outcome, plan_prune, select_for_prune
+from zkjanitor.restore import RestoreAction
 from zkjanitor.testing.zkserver import ZooKeeperServer
+from zkjanitor.zk import delete as zk_delete
 from zkjanitor.zk import multiread
 from zkjanitor.zk.batch import MAX_TRANSACTION_BYTES, delete_op_bytes
+from zkjanitor.zk.delete import delete_sessions
+from zkjanitor.zk.restore import restore_backup
 
 DAY = 86400.0
 REPO = Path(__file__).resolve().parent.parent
@@ -120,7 +122,7 @@ def test_apply_deletes_exactly_the_selected_znodes(zk_client, prefix, tmp_path):
     chosen = batch[2:7] + interactive[:1]
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, chosen, backup, batch_size=3)
+        result = delete_sessions(zk_client, chosen, backup, batch_size=3)
 
     assert [(o.report, o.action) for o in result.outcomes] == [(r, Outcome.DELETED) for r in chosen]
     assert result.counts[Outcome.DELETED] == 6 and result.aborted is None
@@ -139,7 +141,7 @@ def test_a_session_changed_after_the_scan_is_skipped_and_the_rest_of_its_batch_d
     zk_client.set(changed, b'{"id":3,"appId":"application_1_3"}')  # Livy stored an appId meanwhile
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=10)
+        result = delete_sessions(zk_client, reports, backup, batch_size=10)
 
     actions = {o.report.session.path: o.action for o in result.outcomes}
     assert actions.pop(changed) == Outcome.SKIPPED_CHANGED
@@ -153,7 +155,7 @@ def test_a_session_deleted_meanwhile_is_skipped_gone(zk_client, prefix, tmp_path
     zk_client.delete(reports[1].session.path)
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, reports, backup)
+        result = delete_sessions(zk_client, reports, backup)
 
     assert [o.action for o in result.outcomes] == [
         Outcome.DELETED,
@@ -173,7 +175,7 @@ def test_the_state_node_and_odd_names_are_never_deleted(zk_client, prefix, tmp_p
     selected = [state, reports[0], padded, reports[1]]
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, selected, backup)
+        result = delete_sessions(zk_client, selected, backup)
 
     assert [o.action for o in result.outcomes] == [
         Outcome.FAILED,
@@ -218,7 +220,7 @@ def test_each_batch_is_in_the_backup_file_before_its_deletes_are_sent(zk_client,
     reports = create_sessions(zk_client, prefix, range(10))
     backup = _RecordingBackup(tmp_path / "b.jsonl", zk_client, prefix)
     with backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=4)
+        result = delete_sessions(zk_client, reports, backup, batch_size=4)
 
     assert backup.observations == [(True, True)] * 3
     assert result.counts[Outcome.DELETED] == 10
@@ -254,7 +256,7 @@ def test_each_batch_records_its_outcomes_once_zookeeper_has_answered(zk_client, 
     zk_client.set(paths[4], b'{"id":4,"appId":"application_1_4"}')  # Livy rewrote it
     backup = _OutcomeWatchingBackup(tmp_path / "b.jsonl", zk_client, prefix)
     with backup:
-        apply_prune(zk_client, reports, backup, batch_size=3)
+        delete_sessions(zk_client, reports, backup, batch_size=3)
 
     assert backup.recorded == [
         [(paths[0], "deleted", True), (paths[1], "skipped-gone", True), (paths[2], "deleted", True)],
@@ -311,7 +313,7 @@ def test_batches_overlap_yet_each_is_backed_up_before_its_deletes_and_recorded_b
     batches = [[r.session.path for r in reports[start : start + 3]] for start in range(0, 12, 3)]
     backup = _EventLog(tmp_path / "b.jsonl", zk_client, batches)
     with backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=3, pause_seconds=pause_seconds)
+        result = delete_sessions(zk_client, reports, backup, batch_size=3, pause_seconds=pause_seconds)
 
     assert result.counts[Outcome.DELETED] == 12 and result.aborted is None
     assert [f"{kind[0]}{number}" for kind, number, *_ in backup.events] == expected
@@ -346,7 +348,7 @@ def test_a_znode_re_created_while_the_batch_before_is_deleted_is_skipped(zk_clie
     zombie = reports[4].session.path
     backup = _LivyRecreatesDuringSecondBackup(tmp_path / "b.jsonl", zk_client, zombie)
     with backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=3)
+        result = delete_sessions(zk_client, reports, backup, batch_size=3)
 
     actions = [o.action for o in result.outcomes]
     assert actions == [Outcome.DELETED] * 4 + [Outcome.SKIPPED_CHANGED, Outcome.DELETED]
@@ -366,7 +368,7 @@ def test_without_multiread_the_batches_are_read_again_with_single_gets(
         client.set(reports[1].session.path, b'{"id":1,"appId":"application_1_1"}')
         client.delete(reports[3].session.path)
         with _backup(tmp_path, prefix) as backup:
-            result = apply_prune(client, reports, backup, batch_size=2)
+            result = delete_sessions(client, reports, backup, batch_size=2)
         remaining = existing_ids(client, prefix)
     finally:
         client.stop()
@@ -389,13 +391,13 @@ def test_a_delete_whose_result_is_unknown_gets_no_outcome_so_restore_keeps_it(
     # An oversized multi makes the server drop the connection mid-request (see above), and
     # ZooKeeper is taken not to come back within the reconnect timeout: nobody can tell whether
     # the deletes were applied, so the backup must not say they were not.
-    monkeypatch.setattr(prune, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
-    monkeypatch.setattr(prune, "wait_connected", lambda client, timeout: False)
+    monkeypatch.setattr(zk_delete, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
+    monkeypatch.setattr(zk_delete, "wait_connected", lambda client, timeout: False)
     long_prefix = f"{prefix}/{'p' * 2000}"
     reports = create_sessions(zk_client, long_prefix, range(600))
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=600)
+        result = delete_sessions(zk_client, reports, backup, batch_size=600)
 
     assert {(o.action, o.result_unknown) for o in result.outcomes} == {(Outcome.FAILED, True)}
     assert result.outcomes[0].detail.startswith("result unknown after connection to ZooKeeper lost")
@@ -408,7 +410,7 @@ def test_batches_stay_within_the_op_count_limit(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(2300))
     sizes: List[int] = []
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=5000, progress=sizes.append)
+        result = delete_sessions(zk_client, reports, backup, batch_size=5000, progress=sizes.append)
     assert sizes == [1000, 1000, 300]
     assert result.counts[Outcome.DELETED] == 2300
 
@@ -420,7 +422,7 @@ def test_batches_stay_well_under_one_megabyte_with_long_paths(zk_client, prefix,
     op_bytes = delete_op_bytes(reports[0].session.path)
     sizes: List[int] = []
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=1000, progress=sizes.append)
+        result = delete_sessions(zk_client, reports, backup, batch_size=1000, progress=sizes.append)
 
     assert result.aborted is None and result.counts[Outcome.DELETED] == 600
     assert sum(sizes) == 600 and len(sizes) >= 3
@@ -434,12 +436,12 @@ def test_an_unanswered_transaction_is_verified_and_the_run_stops(
 ):
     # Without the size bound, this multi is over the server's 1 MB limit: the server drops the
     # connection, so the client never learns the outcome and must look before reporting.
-    monkeypatch.setattr(prune, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
+    monkeypatch.setattr(zk_delete, "MAX_TRANSACTION_BYTES", 8 * 1024 * 1024)
     if next_batch_sees_the_drop_first:
         # The race seen under load: preparing the next batch notices the lost connection before
         # the in-flight transaction is settled. The reported cause must still be the transaction's.
         checks = []
-        real_check = prune._connection_problem
+        real_check = zk_delete._connection_problem
 
         def check_after_the_drop(client, session_id):
             checks.append(client)
@@ -448,13 +450,13 @@ def test_an_unanswered_transaction_is_verified_and_the_run_stops(
                 time.sleep(0.01)
             return real_check(client, session_id)
 
-        monkeypatch.setattr(prune, "_connection_problem", check_after_the_drop)
+        monkeypatch.setattr(zk_delete, "_connection_problem", check_after_the_drop)
     long_prefix = f"{prefix}/{'p' * 2000}"
     big = create_sessions(zk_client, long_prefix, range(600))
     small = create_sessions(zk_client, prefix, range(5))
 
     with _backup(tmp_path, prefix) as backup:
-        result = apply_prune(zk_client, big + small, backup, batch_size=600)
+        result = delete_sessions(zk_client, big + small, backup, batch_size=600)
 
     assert result.aborted is not None and "ConnectionLoss" in result.aborted
     assert {(o.action, o.detail) for o in result.outcomes[:600]} == {
@@ -471,9 +473,9 @@ def test_an_unanswered_transaction_is_verified_and_the_run_stops(
 def test_rerunning_the_same_prune_deletes_nothing_more(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(5))
     with _backup(tmp_path, prefix, "first.jsonl") as backup:
-        apply_prune(zk_client, reports[:3], backup)
+        delete_sessions(zk_client, reports[:3], backup)
     with _backup(tmp_path, prefix, "second.jsonl") as backup:
-        again = apply_prune(zk_client, reports[:3], backup)
+        again = delete_sessions(zk_client, reports[:3], backup)
     assert [o.action for o in again.outcomes] == [Outcome.SKIPPED_GONE] * 3
     assert existing_ids(zk_client, prefix) == {"state", "3", "4"}
 
@@ -482,7 +484,7 @@ def test_pause_seconds_paces_the_batches(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(6))
     started = time.monotonic()
     with _backup(tmp_path, prefix) as backup:
-        apply_prune(zk_client, reports, backup, batch_size=2, pause_seconds=0.4)
+        delete_sessions(zk_client, reports, backup, batch_size=2, pause_seconds=0.4)
     assert time.monotonic() - started >= 0.8
 
 
@@ -501,7 +503,7 @@ class _BackupThatFailsOnSecondBatch(BackupWriter):
 def test_a_backup_that_cannot_be_written_stops_the_deletes(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(6))
     with _BackupThatFailsOnSecondBatch(tmp_path / "b.jsonl") as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=2)
+        result = delete_sessions(zk_client, reports, backup, batch_size=2)
 
     assert result.aborted.startswith("backup write failed: cannot write backup")
     assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.NOT_ATTEMPTED] * 4
@@ -519,7 +521,7 @@ class _BackupThatFailsToRecordOutcomes(BackupWriter):
 def test_outcomes_that_cannot_be_recorded_stop_the_deletes(zk_client, prefix, tmp_path):
     reports = create_sessions(zk_client, prefix, range(6))
     with _BackupThatFailsToRecordOutcomes(tmp_path / "b.jsonl") as backup:
-        result = apply_prune(zk_client, reports, backup, batch_size=2)
+        result = delete_sessions(zk_client, reports, backup, batch_size=2)
 
     assert result.aborted.startswith("backup write failed: cannot write backup")
     assert [o.action for o in result.outcomes] == [Outcome.DELETED] * 2 + [Outcome.NOT_ATTEMPTED] * 4
@@ -547,7 +549,7 @@ KILLED_PRUNE = textwrap.dedent(
     from tests.session_znodes import read_report
     from zkjanitor.backup import BackupWriter
     from zkjanitor.model import SessionType
-    from zkjanitor.prune import apply_prune
+    from zkjanitor.zk.delete import delete_sessions
 
     connect, parent, backup_path, kill_point = sys.argv[1:5]
     retry = {"max_tries": 3}
@@ -566,7 +568,7 @@ KILLED_PRUNE = textwrap.dedent(
             super().record_outcomes(outcomes)
 
     backup = Backup(Path(backup_path), zookeeper=connect, prefix="livy")
-    apply_prune(client, reports, backup, batch_size=7, progress=die)
+    delete_sessions(client, reports, backup, batch_size=7, progress=die)
     """
 )
 
@@ -659,7 +661,7 @@ def test_losing_zookeeper_between_batches_stops_and_reports_the_rest_not_attempt
                 _wait_disconnected(client)
 
         with _backup(tmp_path, prefix) as backup:
-            result = apply_prune(
+            result = delete_sessions(
                 client, reports, backup, batch_size=3, progress=stop_server_after_first_batch
             )
     finally:
@@ -706,7 +708,7 @@ def test_zookeeper_killed_while_a_batch_is_deleted_and_the_next_backed_up_leaves
     try:
         reports = create_sessions(client, prefix, range(12))
         with _BackupThatKillsZooKeeper(tmp_path / "b.jsonl", own_server) as backup:
-            result = apply_prune(client, reports, backup, batch_size=3)
+            result = delete_sessions(client, reports, backup, batch_size=3)
     finally:
         client.stop()
         client.close()

@@ -13,8 +13,10 @@ from tests.session_znodes import create_sessions, create_store, existing_ids, re
 from zkjanitor.backup import BackupEntry, BackupWriter, read_backup
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import SessionReport, SessionType
-from zkjanitor.prune import Outcome, apply_prune
-from zkjanitor.restore import RestoreAction, restore_backup
+from zkjanitor.prune import Outcome
+from zkjanitor.restore import RestoreAction
+from zkjanitor.zk.delete import delete_sessions
+from zkjanitor.zk.restore import restore_backup
 
 ODD_DATA = {
     0: b"",
@@ -29,7 +31,7 @@ def _prune_to_backup(
     client, reports: Sequence[SessionReport], path: Path, prefix: str
 ) -> List[BackupEntry]:
     with BackupWriter(path, zookeeper="127.0.0.1:2181", prefix=prefix) as backup:
-        result = apply_prune(client, reports, backup)
+        result = delete_sessions(client, reports, backup)
     assert result.counts[Outcome.DELETED] == len(reports)
     return read_backup(path).entries
 
@@ -83,7 +85,7 @@ def test_sessions_the_prune_did_not_delete_are_never_restored(zk_client, prefix,
     zk_client.set(changed, b'{"id":3,"written":"by Livy"}')
     path = tmp_path / "b.jsonl"
     with BackupWriter(path, zookeeper="127.0.0.1:2181", prefix=prefix) as backup:
-        result = apply_prune(zk_client, reports, backup)
+        result = delete_sessions(zk_client, reports, backup)
     assert [o.action for o in result.outcomes] == [
         Outcome.DELETED,
         Outcome.SKIPPED_GONE,

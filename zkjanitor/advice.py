@@ -8,7 +8,7 @@ operator: what happens to the cluster, and the value to use instead.
 from __future__ import annotations
 
 import re
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from zkjanitor.livyconf import (
     LEGACY_ZK_RETRY_POLICY,
@@ -67,6 +67,14 @@ class Finding(NamedTuple):
     """What happens to the cluster, in one or two plain sentences."""
     recommendation: str
     """A concrete value or action."""
+
+
+PROBLEM_SEVERITIES = ("error", "warning")
+"""Severities that need the operator's attention (``doctor`` exits 1 on them)."""
+
+
+def has_problems(findings: Sequence[Finding]) -> bool:
+    return any(f.severity in PROBLEM_SEVERITIES for f in findings)
 
 
 def review_livy_conf(conf: LivyConf) -> List[Finding]:

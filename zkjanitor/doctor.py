@@ -6,76 +6,27 @@ marks a check that passed, so an operator sees what was verified.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Callable, ContextManager, List, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable, ZkJanitorError, ZooKeeperUnavailable
-from zkjanitor.inventory import (
-    COUNTER_NODE,
-    children_reply_bytes,
-    no_store_here,
-    parent_path,
-    read_inventory,
-    store_root,
-)
+from zkjanitor.inventory import COUNTER_NODE
 from zkjanitor.model import SessionType
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, classify_inventory
+from zkjanitor.scan import classify_inventory
 from zkjanitor.sources.yarn import YarnSource
-from zkjanitor.zk.client import ZkOptions, connected
-from zkjanitor.zk.multiread import server_supports_multiread
+from zkjanitor.store import SessionStore
 
-PROBLEM_SEVERITIES = ("error", "warning")
+OpenStore = Callable[[], ContextManager[SessionStore]]
+"""Connects to the store for the length of a ``with`` block (e.g. ``ZooKeeperStore.open``)."""
 
 
-def check_zookeeper(options: ZkOptions, prefix: str, types: Sequence[SessionType]) -> List[Finding]:
+def check_store(open_store: OpenStore, location: str, types: Sequence[SessionType]) -> List[Finding]:
     """Can we connect, is the store where Livy would put it, and are its parents healthy?"""
     try:
-        with connected(options) as client:
-            findings = [Finding("ok", "zookeeper", options.connect, "connected", "")]
-            if not server_supports_multiread(client):
-                findings.append(Finding(
-                    "info", "zookeeper", options.connect,
-                    "the server does not support multiRead (ZooKeeper < 3.6): scans use pipelined reads, "
-                    "about 20x slower", "upgrade ZooKeeper to 3.6 or later for fast scans"))
-            root = store_root(prefix)
-            if client.exists(root) is None:
-                findings.append(Finding(
-                    "error", "prefix", root, f"no Livy state store at {root}",
-                    "check --prefix (Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"))
-                return findings
-            if not any(client.exists(parent_path(prefix, t)) for t in SessionType):
-                findings.append(Finding(
-                    "error", "prefix", root, no_store_here(root, client.get_children(root)),
-                    "check --prefix (Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"))
-                return findings
-            for session_type in types:
-                findings.extend(_check_parent(client, parent_path(prefix, session_type)))
-            return findings
+        with open_store() as store:
+            return store.check(types)
     except ZooKeeperUnavailable as exc:
-        return [Finding("error", "zookeeper", options.connect, str(exc), "fix --zk or the network first")]
-
-
-def _check_parent(client, path: str) -> List[Finding]:
-    stat = client.exists(path)
-    if stat is None:
-        return [Finding("ok", "store", path, "absent: Livy has not stored a session of this type yet", "")]
-    names = client.get_children(path)
-    reply = children_reply_bytes(names)
-    findings = []
-    if reply >= CHILDREN_REPLY_WARN_BYTES:
-        findings.append(Finding(
-            "warning", "store", path,
-            f"{len(names):,} children; the getChildren reply is {reply / 1e6:.2f} MB and Java clients "
-            "(Livy itself, zkCli) fail at 1 MB (jute.maxbuffer)",
-            "prune stale sessions: zkjanitor prune --older-than 1d"))
-    else:
-        findings.append(Finding("ok", "store", path, f"{len(names):,} children, getChildren reply {reply:,} bytes", ""))
-    if COUNTER_NODE not in names:
-        findings.append(Finding(
-            "warning", "store", f"{path}/{COUNTER_NODE}",
-            "the id counter is missing: Livy restarts ids at 0 and overwrites existing sessions",
-            "never delete the state node; recreate it with nextSessionId above the highest session id"))
-    return findings
+        return [Finding("error", "zookeeper", location, str(exc), "fix --zk or the network first")]
 
 
 def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
@@ -92,12 +43,12 @@ def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
     return passed_over + [Finding("ok", "yarn", active, "active ResourceManager found", "")]
 
 
-def check_sessions(options: ZkOptions, prefix: str, types: Sequence[SessionType],
+def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
                    source: Optional[YarnSource]) -> List[Finding]:
-    """Can every session znode be read, and can the ResourceManager vouch for them? Reads the store, as a scan does."""
+    """Can every session record be read, and can the ResourceManager vouch for them? Reads the store, as a scan does."""
     try:
-        with connected(options) as client:
-            inventory = read_inventory(client, prefix, types)
+        with open_store() as store:
+            inventory = store.read(types)
     except ZkJanitorError:
         return []  # check_zookeeper reports what is wrong with the store
     findings = [
@@ -123,6 +74,3 @@ def check_sessions(options: ZkOptions, prefix: str, types: Sequence[SessionType]
     return findings + [Finding("ok", "yarn", None, f"the ResourceManager knows {known:,} of the store's "
                                f"{len(asked):,} sessions' applications", "")]
 
-
-def has_problems(findings: Sequence[Finding]) -> bool:
-    return any(f.severity in PROBLEM_SEVERITIES for f in findings)

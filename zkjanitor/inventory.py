@@ -1,21 +1,17 @@
-"""Reading a Livy state store out of ZooKeeper: every session znode, decoded.
+"""What reading a Livy state store yields: every session record, decoded, and what is beside them.
 
-Layout (livy-state-store.md §0): ``/<prefix>/v1/<batch|interactive>/<id>`` plus a
+A store fills it (:meth:`zkjanitor.store.SessionStore.read`; for ZooKeeper,
+:mod:`zkjanitor.zk.inventory`). Layout (docs/concepts.md): ``/<prefix>/v1/<batch|interactive>/<id>`` plus a
 ``state`` child holding ``{"nextSessionId": N}``. Non-numeric children are not
 sessions; they are reported and never touched.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from kazoo.client import KazooClient
-from kazoo.exceptions import NoAuthError, NoNodeError
-
-from zkjanitor.decoder import counter_problem, decode_counter, decode_session, session_id_from_name
-from zkjanitor.errors import ConfigError, StoreNotFound, ZooKeeperUnavailable
-from zkjanitor.model import Session, SessionType, Znode
-from zkjanitor.zk.reader import read_children
+from zkjanitor.errors import ConfigError
+from zkjanitor.model import Session, SessionType
 
 COUNTER_NODE = "state"
 
@@ -80,98 +76,3 @@ def no_store_here(root: str, children: Sequence[str]) -> str:
 def children_reply_bytes(names: Sequence[str]) -> int:
     """Size of ZooKeeper's getChildren reply for these names (Java clients cap it at 1 MB)."""
     return 4 + sum(4 + len(name.encode("utf-8")) for name in names)
-
-
-def read_inventory(
-    client: KazooClient,
-    prefix: str,
-    types: Sequence[SessionType],
-    *,
-    read_method: str = "auto",
-    progress: Optional[Callable[[int, int], None]] = None,
-) -> Inventory:
-    """List and read every session znode of the given types.
-
-    Sessions come in the order every listing shows them: batch before
-    interactive, each by id. Raises :class:`StoreNotFound` when ``/<prefix>``
-    does not exist at all. ``progress(done, total)`` is called as session
-    znodes are read.
-    """
-    root = store_root(prefix)
-    if client.exists(root) is None:
-        where = f"under chroot {client.chroot}" if client.chroot else "with no chroot"
-        raise StoreNotFound(
-            f"no Livy state store at {root} {where}: check --prefix "
-            "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk"
-        )
-    if not any(client.exists(parent_path(prefix, t)) for t in SessionType):
-        raise StoreNotFound(no_store_here(root, client.get_children(root)) + ": check --prefix "
-                            "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk")
-    parents: Dict[SessionType, ParentInfo] = {}
-    to_read: List[Tuple[SessionType, str, List[str]]] = []
-    for session_type in sorted(types, key=lambda t: t.value):
-        path = parent_path(prefix, session_type)
-        try:
-            names = client.get_children(path)
-        except NoNodeError:
-            parents[session_type] = ParentInfo(session_type, path, exists=False)
-            continue
-        except NoAuthError:
-            raise ZooKeeperUnavailable(
-                f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
-            ) from None
-        ids = list(map(session_id_from_name, names))
-        session_ids = [i for i in ids if i is not None]
-        session_ids.sort()
-        others: Tuple[str, ...] = ()
-        if len(session_ids) < len(names):
-            others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
-        counter, counter_trouble = (_read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
-                                    else (None, "missing"))
-        parents[session_type] = ParentInfo(
-            session_type,
-            path,
-            exists=True,
-            num_children=len(names),
-            children_reply_bytes=children_reply_bytes(names),
-            counter=counter,
-            other_children=others,
-            counter_problem=counter_trouble,
-        )
-        to_read.append((session_type, path, list(map(str, session_ids))))  # a session's name is str(id)
-
-    total = sum(len(names) for _, _, names in to_read)
-    sessions: List[Session] = []
-    unreadable: List[Tuple[str, str]] = []
-    anomalies: List[Tuple[str, str]] = []
-    method_used = read_method
-    for session_type, path, names in to_read:
-        done_before = len(sessions) + len(unreadable)
-        report = (lambda n, base=done_before: progress(base + n, total)) if progress else None
-
-        def decode(znodes: List[Znode], session_type: SessionType = session_type, name_at: int = len(path) + 1) -> None:
-            # Called per batch as it arrives: decoding overlaps the reads still in flight. Each
-            # name was accepted by session_id_from_name above, so int() of it is the id.
-            odd = [(znode.path, "ephemeral" if znode.ephemeral_owner else "has-children")
-                   for znode in znodes if znode.ephemeral_owner or znode.num_children]
-            if odd:
-                anomalies.extend(odd)
-                znodes = [znode for znode in znodes if znode.not_a_session is None]
-            sessions.extend([decode_session(session_type, znode, int(znode.path[name_at:])) for znode in znodes])
-
-        result = read_children(client, path, names, method=read_method, progress=report, sink=decode)
-        method_used = result.method
-        unreadable.extend(result.errors)
-    return Inventory(prefix, sessions, parents, unreadable, method_used, anomalies)
-
-
-def _read_counter(client: KazooClient, path: str) -> Tuple[Optional[int], Optional[str]]:
-    """``(nextSessionId or None, what is wrong with it or None)``: see :attr:`ParentInfo.counter_problem`."""
-    try:
-        data, _ = client.get(path)
-    except NoNodeError:
-        return None, "missing"
-    except NoAuthError:
-        return None, "unreadable (NoAuth)"
-    problem = counter_problem(data)
-    return decode_counter(data), (None if problem is None else f"corrupt: {problem}")

@@ -6,15 +6,23 @@ from typing import Any, Optional
 
 import click
 
-from zkjanitor.check import Limits, evaluate
-from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options, warn
-from zkjanitor.cli.scan import run_scan, scan_warnings
-from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError, SourceUnavailable, ZooKeeperUnavailable
+from zkjanitor.check import Limits
+from zkjanitor.cli.common import (
+    Settings,
+    command_examples,
+    open_janitor,
+    pass_settings,
+    progress_bar,
+    stdout_console,
+    store_options,
+    warn,
+)
+from zkjanitor.cli.scan import scan_warnings
+from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.render import json as json_render
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, summarize
-from zkjanitor.units import format_size, parse_size
-from zkjanitor.zk.client import connected
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
+from zkjanitor.units import parse_size
 
 
 class SizeType(click.ParamType):
@@ -70,46 +78,21 @@ def check(
                           "(or set them in the [check] table of the config file)")
     if limits.needs_source and not settings.yarn_urls:
         raise ConfigError("--max-stale needs an application-state source: pass --yarn http://<rm>:8088")
-    with connected(settings.zk) as client:
-        result = run_scan(settings, client)
-    summary = summarize(result, settings.types)
+    with open_janitor(settings) as janitor:
+        with progress_bar("reading session znodes") as reading:
+            scanned = janitor.scan(progress=reading)
     if metrics is not None:
-        add_store_metrics(metrics, result, summary)
-    warnings = scan_warnings(settings, result, warn_children_bytes)
+        add_store_metrics(metrics, scanned, janitor.summarize(scanned))
+    warnings = scan_warnings(settings, janitor, scanned, children_warn_bytes=warn_children_bytes)
     for message in warnings:
         warn(message)
-    if result.source_error and limits.needs_source:
-        raise SourceUnavailable(f"{result.source_error}; cannot evaluate --max-stale")
-    if result.inventory.unreadable and not allow_unreadable:
-        path, error = result.inventory.unreadable[0]
-        raise ZooKeeperUnavailable(
-            f"{len(result.inventory.unreadable):,} session znode(s) could not be read (first: {path}: {error}), "
-            "so the limits cannot be judged: check the ACLs and --zk-auth, or pass --allow-unreadable")
-    results = evaluate(summary, limits)
-    violations = [r for r in results if r.exceeded]
+    result = janitor.check(limits, allow_unreadable=allow_unreadable, scanned=scanned)
     if metrics is not None:
-        metrics.gauge("check_violations", "Limits exceeded in the last check.", len(violations))
+        metrics.gauge("check_violations", "Limits exceeded in the last check.", len(result.violations))
     if settings.output_format == "json":
-        document = {
-            "ok": not violations,
-            "summary": json_render.summary_json(summary),
-            "violations": [{"limit": v.limit, "value": v.value, "threshold": v.threshold} for v in violations],
-            "limits": {name.replace("_", "-"): value for name, value in limits._asdict().items()},
-            "warnings": warnings,
-        }
-        click.echo(json_render.dumps(document))
+        click.echo(json_render.dumps(json_render.check_json(result, warnings)))
     else:
-        from rich.table import Table  # only for tables
+        from zkjanitor.render.table import render_check  # rich: only for tables
 
-        from zkjanitor.render.table import summary_table
-
-        console = stdout_console()
-        console.print(summary_table(summary))
-        table = Table("limit", "value", "threshold", "result", show_edge=False)
-        for result_row in results:
-            show = format_size if result_row.limit == "max-bytes" else "{:,}".format
-            table.add_row(result_row.limit, show(result_row.value), show(result_row.threshold),
-                          "[red]FAIL[/]" if result_row.exceeded else "[green]ok[/]")
-        console.print(table)
-        console.print("[red]limit exceeded[/]" if violations else "[green]within every limit[/]")
-    return EXIT_LIMIT_EXCEEDED if violations else EXIT_OK
+        render_check(stdout_console(), result)
+    return EXIT_LIMIT_EXCEEDED if result.violations else EXIT_OK

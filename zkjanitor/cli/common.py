@@ -22,13 +22,16 @@ import click
 from zkjanitor.classify import Policy
 from zkjanitor.errors import ConfigError, ZkJanitorError
 from zkjanitor.inventory import normalise_prefix
+from zkjanitor.janitor import Janitor
 from zkjanitor.livyconf import LivyConf, load_livy_conf
 from zkjanitor.metrics import MetricSet, add_run_metrics, check_writable, write_atomically
 from zkjanitor.model import SessionType
+from zkjanitor.sources.base import AppStateSource
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
 from zkjanitor.zk.auth import ZK_PASSWORD_ENV, ZkAuthArgs, resolve_zk_auth, zk_auth_warnings
 from zkjanitor.zk.client import DEFAULT_SASL_SERVICE, SASL_MECHANISMS, ZkOptions, validate_connect_string
+from zkjanitor.zk.store import ZooKeeperStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,12 +64,21 @@ class Settings(NamedTuple):
         """How long Livy itself waits for a session's YARN application (livy.conf's, else Livy's 120 s)."""
         return (self.livy_conf or LivyConf({})).app_lookup_timeout_ms / 1000.0
 
-    def app_source(self) -> Optional[YarnSource]:
+    def app_source(self) -> Optional[AppStateSource]:
         """The configured application-state source, or None when there is none."""
         if not self.yarn_urls:
             return None
         return YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout,
                           trust_absence=self.trust_yarn_absence)
+
+
+@contextmanager
+def open_janitor(settings: Settings, *, with_source: bool = True) -> Iterator[Janitor]:
+    """The janitor of the ZooKeeper store the settings name, connected; it closes the source and the connection."""
+    with ZooKeeperStore.open(settings.zk, settings.prefix, read_method=settings.read_method) as store:
+        with Janitor(store, settings.app_source() if with_source else None, settings.policy, types=settings.types,
+                     app_lookup_timeout_seconds=settings.app_lookup_timeout_seconds) as janitor:
+            yield janitor
 
 
 class DurationType(click.ParamType):
@@ -386,13 +398,40 @@ def progress_bar(label: str) -> Iterator[Optional[Callable[[int, int], None]]]:
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     console = stderr_console()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
+    bar = Progress(*columns, console=console, transient=True)
+    task: Optional[TaskID] = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:  # shown from the first update: a confirmation prompt may come before it
+            bar.start()
+            task = bar.add_task(label, total=None)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if task is not None:
+            bar.stop()
+
+
+@contextmanager
+def progress_counter(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A :func:`progress_bar` fed by increments: the ``progress(n)`` callback of deletes and restores."""
+    with progress_bar(label) as progress:
+        done = 0
+
+        def advance(increment: int) -> None:
+            nonlocal done
+            done += increment
+            if progress is not None:
+                progress(done, total)
+
+        yield advance
 
 
 def refuse_unconfirmed_apply(yes: bool) -> None:

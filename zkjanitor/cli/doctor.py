@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from zkjanitor.advice import review_livy_conf
+from zkjanitor.advice import has_problems, review_livy_conf
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options
-from zkjanitor.doctor import check_sessions, check_yarn, check_zookeeper, has_problems
+from zkjanitor.doctor import check_sessions, check_store, check_yarn
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import plain
-
-SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
+from zkjanitor.zk.store import ZooKeeperStore
 
 
 @click.command(
@@ -35,24 +32,21 @@ def doctor(settings: Settings, metrics: Optional[MetricSet]) -> int:
     Never writes anything. Exit 0 when nothing needs attention, 1 when an
     error or warning was found.
     """
+    open_store = partial(ZooKeeperStore.open, settings.zk, settings.prefix, read_method=settings.read_method)
     findings = review_livy_conf(settings.livy_conf) if settings.livy_conf is not None else []
-    findings += check_zookeeper(settings.zk, settings.prefix, settings.types)
+    findings += check_store(open_store, settings.zk.connect, settings.types)
     source = settings.app_source()
     try:
         findings += check_yarn(source)
         usable = source if source is not None and not has_problems(findings[-1:]) else None
-        findings += check_sessions(settings.zk, settings.prefix, settings.types, usable)
+        findings += check_sessions(open_store, settings.types, usable)
     finally:
         if source is not None:
             source.close()
     if settings.output_format == "json":
-        document = {"ok": not has_problems(findings), "findings": [f._asdict() for f in findings]}
-        click.echo(json_render.dumps(document))
+        click.echo(json_render.dumps(json_render.doctor_json(findings)))
     else:
-        table = Table("", "setting or check", "value", "finding", "recommendation", show_edge=False, pad_edge=False)
-        for finding in findings:
-            style = SEVERITY_STYLE.get(finding.severity, "")
-            table.add_row(Text(finding.severity, style=style), plain(finding.setting), plain(finding.value),
-                          plain(finding.problem), plain(finding.recommendation or ""))
-        stdout_console().print(table)
+        from zkjanitor.render.table import render_doctor  # rich: only for tables
+
+        render_doctor(stdout_console(), findings)
     return EXIT_LIMIT_EXCEEDED if has_problems(findings) else EXIT_OK

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Optional
 
 import click
 
-from zkjanitor.backup import BackupWriter, check_new_backup_path, default_backup_path
+from zkjanitor.backup import check_new_backup_path, default_backup_path
 from zkjanitor.cli.common import (
     DURATION,
     EXIT_TERMINATED,
@@ -17,8 +17,10 @@ from zkjanitor.cli.common import (
     StopRequest,
     abort_if_not_confirmed,
     command_examples,
+    open_janitor,
     pass_settings,
     progress_bar,
+    progress_counter,
     refuse_unconfirmed_apply,
     say,
     sigterm_at_batch_boundaries,
@@ -26,19 +28,13 @@ from zkjanitor.cli.common import (
     store_options,
     warn,
 )
-from zkjanitor.cli.scan import run_scan, scan_warnings
-from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError, SourceUnavailable
+from zkjanitor.cli.scan import scan_warnings
+from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError
+from zkjanitor.janitor import PruneCriteria
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
-from zkjanitor.model import Verdict
-from zkjanitor.prune import Outcome, PruneOutcome, PruneResult, apply_prune, plan_prune, select_for_prune
-from zkjanitor.render import iso_utc
+from zkjanitor.prune import Outcome
+from zkjanitor.render import PruneReport
 from zkjanitor.render import json as json_render
-from zkjanitor.scan import ScanResult, summarize
-from zkjanitor.units import format_duration
-from zkjanitor.zk.client import connected
-from zkjanitor.zk.lock import default_identifier, prune_lock
-
-ROWS_SHOWN = 20
 
 
 @click.command(
@@ -98,67 +94,44 @@ def prune(
         refuse_unconfirmed_apply(yes)
         backup = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc))
         check_new_backup_path(backup)  # like --metrics-file: checked before anything is read or deleted
-    with connected(settings.zk) as client:
-        lock = (
-            prune_lock(client, settings.prefix, identifier=default_identifier())
-            if apply_changes
-            else contextlib.nullcontext()
-        )
-        with lock:
-            scan_result = run_scan(settings, client)
-            if scan_result.source_error:  # the error line says it all: no warning repeating it
-                raise SourceUnavailable(f"{scan_result.source_error}; nothing was deleted")
-            for message in scan_warnings(settings, scan_result):
-                warn(message)
-            selected = select_for_prune(
-                scan_result.reports,
-                older_than_seconds=older_than,
-                types=settings.types,
-                limit=limit,
-                include_corrupt=include_corrupt,
-                created_before_ms=(None if allow_young_sessions else
-                                   scan_result.now_ms - int(settings.app_lookup_timeout_seconds * 1000)),
+    criteria = PruneCriteria(older_than, limit, include_corrupt, allow_young_sessions)
+    backup_path = None
+    stop: Optional[StopRequest] = None
+    with open_janitor(settings) as janitor, (janitor.locked() if apply_changes else contextlib.nullcontext()):
+        with progress_bar("reading session znodes") as reading:
+            plan = janitor.plan_prune(criteria, progress=reading)
+        for message in scan_warnings(settings, janitor, plan.scan):
+            warn(message)
+        result = plan.dry_run
+        if apply_changes and plan.selected:
+            assert backup is not None  # resolved and checked before connecting, with --apply
+            backup_path = backup
+            abort_if_not_confirmed(
+                f"Delete {len(plan.selected):,} session znode(s) under /{settings.prefix} on {settings.zk.connect}? "
+                f"(backup: {backup_path})",
+                yes,
             )
-            backup_path = None
-            stop: Optional[StopRequest] = None
-            if not apply_changes or not selected:
-                result = plan_prune(selected)
-            else:
-                backup_path = backup
-                abort_if_not_confirmed(
-                    f"Delete {len(selected):,} session znode(s) under /{settings.prefix} on {settings.zk.connect}? "
-                    f"(backup: {backup_path})",
-                    yes,
-                )
-                counters = {t.value: p.counter for t, p in scan_result.inventory.parents.items()}
-                assert backup_path is not None  # resolved and checked before connecting, with --apply
-                with BackupWriter(backup_path, zookeeper=settings.zk.connect, prefix=settings.prefix,
-                                  counters=counters) as writer, \
-                        progress_bar("deleting") as progress:
-                    done = [0]
-
-                    def advance(increment: int) -> None:
-                        done[0] += increment
-                        if progress is not None:
-                            progress(done[0], len(selected))
-
-                    try:
-                        with sigterm_at_batch_boundaries() as stop:
-                            result = apply_prune(client, selected, writer, batch_size=batch_size,
-                                                 pause_seconds=pause_seconds, progress=advance,
-                                                 stop_requested=stop.reason)
-                    except KeyboardInterrupt:
-                        say(f"interrupted: every znode deleted so far is in {backup_path}; "
-                            f"undo with: zkjanitor restore {backup_path} --apply")
-                        raise
+            with progress_counter("deleting", len(plan.selected)) as advance:
+                try:
+                    with sigterm_at_batch_boundaries() as stop:
+                        result = janitor.apply(plan, backup_path, batch_size=batch_size, pause_seconds=pause_seconds,
+                                               progress=advance, stop_requested=stop.reason)
+                except KeyboardInterrupt:
+                    say(f"interrupted: every znode deleted so far is in {backup_path}; "
+                        f"undo with: zkjanitor restore {backup_path} --apply")
+                    raise
+    summary = janitor.summarize(plan.scan)
     if metrics is not None:
-        add_store_metrics(metrics, scan_result, summarize(scan_result, settings.types))
+        add_store_metrics(metrics, plan.scan, summary)
         add_prune_metrics(metrics, result.counts, Outcome.ALL)
-    mode = "apply" if apply_changes else "dry-run"
+    report = PruneReport(plan, result, summary, mode="apply" if apply_changes else "dry-run",
+                         zookeeper=settings.zk.connect, prefix=settings.prefix, backup=backup_path)
     if settings.output_format == "json":
-        json_render.print_document(_prune_json(settings, scan_result, result, mode, older_than, backup_path))
+        json_render.print_document(json_render.prune_json(report))
     else:
-        _render_table(settings, scan_result, result, mode, older_than, backup_path, utc)
+        from zkjanitor.render.table import render_prune  # rich: only for tables
+
+        render_prune(stdout_console(), report, utc=utc)
     if stop is not None and stop.requested:
         say(f"stopped by SIGTERM at a batch boundary: every znode deleted is in {backup_path}; "
             f"undo with: zkjanitor restore {backup_path} --apply")
@@ -167,64 +140,3 @@ def prune(
         warn(f"prune stopped early: {result.aborted}")
     failed = result.counts[Outcome.FAILED]
     return EXIT_PARTIAL_FAILURE if failed or result.aborted else EXIT_OK
-
-
-def _prune_json(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
-                backup_path: Optional[Path]) -> Dict[str, Any]:
-    counts = result.counts
-    return {
-        "generated_at": iso_utc(scan_result.now_ms),
-        "zookeeper": settings.zk.connect,
-        "prefix": settings.prefix,
-        "mode": mode,
-        "older_than_seconds": older_than,
-        "selected": len(result.outcomes),
-        "deleted": counts[Outcome.DELETED],
-        "counts": counts,
-        "backup": str(backup_path) if backup_path else None,
-        "aborted": result.aborted,
-        "summary": json_render.summary_json(summarize(scan_result, settings.types)),
-        "sessions": json_render.EncodedArray(map(_outcome_line, result.outcomes)),
-    }
-
-
-def _outcome_line(outcome: PruneOutcome) -> str:
-    """One selected session's JSON object with its action (and why, when there is more to say)."""
-    extra = {"action": outcome.action}
-    if outcome.detail:
-        extra["detail"] = outcome.detail
-    return json_render.session_line(outcome.report, extra)
-
-
-def _action_shown(outcome: PruneOutcome) -> str:
-    """The action column: with why, for a session that was not deleted for a reason the operator must see."""
-    if outcome.detail and outcome.action in (Outcome.FAILED, Outcome.NOT_ATTEMPTED):
-        return f"{outcome.action}: {outcome.detail}"
-    return outcome.action
-
-
-def _render_table(settings: Settings, scan_result: ScanResult, result: PruneResult, mode: str, older_than: float,
-                  backup_path: Optional[Path], utc: bool) -> None:
-    from zkjanitor.render.table import plain, sessions_table  # rich: only for tables
-
-    console = stdout_console()
-    actions = {id(o.report): _action_shown(o) for o in result.outcomes}
-    reports = [o.report for o in result.outcomes]
-    if reports:
-        console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))
-        if len(reports) > ROWS_SHOWN:
-            console.print(f"... and {len(reports) - ROWS_SHOWN:,} more (--format json lists them all)")
-    summary = summarize(scan_result, settings.types)
-    counts = {action: n for action, n in result.counts.items() if n}
-    kept = ", ".join(f"{summary.by_verdict[v]:,} {v.value}" for v in Verdict if summary.by_verdict[v])
-    corrupt = sum(1 for report in reports if report.verdict is Verdict.CORRUPT)
-    what = (f"{len(reports):,} session(s) ({len(reports) - corrupt:,} stale, {corrupt:,} corrupt)" if corrupt
-            else f"{len(reports):,} stale session(s)")
-    console.print(f"selected {what} older than {format_duration(older_than)} of {summary.sessions:,} ({kept})")
-    if mode == "dry-run":
-        if reports:
-            console.print("[bold]dry run[/bold]: nothing was deleted; add --apply to delete them")
-        return
-    console.print("result: " + (", ".join(f"{action} {n:,}" for action, n in counts.items()) or "nothing to delete"))
-    if backup_path is not None:
-        console.print(plain(f"backup: {backup_path}  (undo with: zkjanitor restore {backup_path} --apply)"))

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Optional
 
 import click
-from rich.text import Text
 
-from zkjanitor.backup import read_backup, store_of
+from zkjanitor.backup import read_backup
 from zkjanitor.cli.common import (
     Settings,
     abort_if_not_confirmed,
     command_examples,
+    open_janitor,
     pass_settings,
-    progress_bar,
+    progress_counter,
     refuse_unconfirmed_apply,
     stdout_console,
     store_options_without_sessions,
@@ -23,11 +22,9 @@ from zkjanitor.cli.common import (
 )
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE
 from zkjanitor.metrics import MetricSet
+from zkjanitor.render import RestoreReport
 from zkjanitor.render import json as json_render
-from zkjanitor.render.table import plain
-from zkjanitor.restore import RestoreAction, confine, counter_warnings, restore_backup
-from zkjanitor.zk.client import connected
-from zkjanitor.zk.lock import default_identifier, prune_lock
+from zkjanitor.restore import RestoreAction
 
 
 @click.command(
@@ -66,58 +63,25 @@ def restore(settings: Settings, metrics: Optional[MetricSet], backup_file: Path,
     source = backup.header.get("zookeeper")
     if source and source != settings.zk.connect:
         warn(f"the backup was taken from {source}; restoring into {settings.zk.connect}")
-    entries = confine(backup, target_store=store_of(settings.zk.connect, settings.prefix),
-                      target_prefix=settings.prefix, into_other_store=into_other_store)
-    restorable = sum(1 for entry in entries if entry.deleted_by_prune)
-    with connected(settings.zk) as client:
-        lock = (
-            prune_lock(client, settings.prefix, identifier=default_identifier())
-            if apply_changes
-            else contextlib.nullcontext()
-        )
-        with lock:
-            if apply_changes:
-                abort_if_not_confirmed(
-                    f"Re-create up to {restorable:,} znode(s) from {backup_file} on {settings.zk.connect}?", yes)
-            with progress_bar("restoring" if apply_changes else "checking") as progress:
-                done = [0]
+    def confirm(count: int) -> None:
+        abort_if_not_confirmed(f"Re-create up to {count:,} znode(s) from {backup_file} on {settings.zk.connect}?", yes)
 
-                def advance(increment: int) -> None:
-                    done[0] += increment
-                    if progress is not None:
-                        progress(done[0], len(backup.entries))
-
-                outcomes = restore_backup(client, entries, apply=apply_changes, progress=advance)
-            recorded = backup.header.get("counters")
-            for message in counter_warnings(client, settings.prefix, entries,
-                                            recorded if isinstance(recorded, dict) else {}):
-                warn(message)
-    counts = dict.fromkeys(RestoreAction.ALL, 0)
-    for outcome in outcomes:
-        counts[outcome.action] += 1
+    with open_janitor(settings, with_source=False) as janitor, \
+            progress_counter("restoring" if apply_changes else "checking", len(backup.entries)) as advance:
+        restored = janitor.restore(backup, apply=apply_changes, into_other_store=into_other_store,
+                                   progress=advance, confirm=confirm)
+    for message in restored.warnings:
+        warn(message)
+    report = RestoreReport(backup_file, backup, restored.outcomes, apply_changes, settings.zk.connect)
+    counts = report.counts
     if metrics is not None:
         for action in RestoreAction.ALL:
             metrics.gauge("restore_znodes", "Znodes handled by the last restore, by action.", counts[action],
                           {"action": action})
     if settings.output_format == "json":
-        document = {
-            "mode": "apply" if apply_changes else "dry-run",
-            "backup": str(backup_file),
-            "zookeeper": settings.zk.connect,
-            "entries": len(backup.entries),
-            "counts": counts,
-            "znodes": [
-                {"path": o.entry.path, "action": o.action, **({"detail": o.detail} if o.detail else {})}
-                for o in outcomes
-            ],
-        }
-        click.echo(json_render.dumps(document))
+        click.echo(json_render.dumps(json_render.restore_json(report)))
     else:
-        console = stdout_console()
-        console.print(plain(f"{len(backup.entries):,} znode(s) in {backup_file}: "
-                            + ", ".join(f"{action} {n:,}" for action, n in counts.items() if n)))
-        for outcome in [o for o in outcomes if o.action == RestoreAction.FAILED][:20]:
-            console.print(Text("failed ", style="red") + plain(f"{outcome.entry.path}: {outcome.detail}"))
-        if not apply_changes and counts[RestoreAction.WOULD_RESTORE]:
-            console.print("[bold]dry run[/bold]: nothing was written; add --apply to restore")
+        from zkjanitor.render.table import render_restore  # rich: only for tables
+
+        render_restore(stdout_console(), report)
     return EXIT_PARTIAL_FAILURE if counts[RestoreAction.FAILED] else EXIT_OK

@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import List, Optional, Set, Tuple
 
 import click
 
-from zkjanitor.advice import review_livy_conf
-from zkjanitor.classify import grace_warning
+from zkjanitor.advice import PROBLEM_SEVERITIES, review_livy_conf
 from zkjanitor.cli.common import (
     Settings,
     command_examples,
+    open_janitor,
     pass_settings,
     progress_bar,
     stdout_console,
     store_options,
     warn,
 )
-from zkjanitor.doctor import PROBLEM_SEVERITIES
 from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
-from zkjanitor.inventory import read_inventory
+from zkjanitor.janitor import Janitor
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
 from zkjanitor.render import json as json_render
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, classify_inventory, store_warnings, summarize
-from zkjanitor.zk.client import connected
+from zkjanitor.scan import ScanResult
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
 
-log = logging.getLogger(__name__)
 
-
-def scan_warnings(settings: Settings, result: ScanResult,
-                  children_warn_bytes: int = CHILDREN_REPLY_WARN_BYTES) -> List[str]:
-    """What the operator should know: the store's state, then livy.conf settings that need attention."""
-    warnings = store_warnings(result, source_configured=bool(settings.yarn_urls),
-                              children_warn_bytes=children_warn_bytes)
-    if settings.yarn_urls:
-        below = grace_warning(settings.policy, settings.app_lookup_timeout_seconds)
-        warnings += [below] if below else []
+def scan_warnings(settings: Settings, janitor: Janitor, result: ScanResult, **options: int) -> List[str]:
+    """What the operator should know: the janitor's warnings (``options`` as there), then livy.conf's risks."""
+    warnings = janitor.warnings(result, **options)
     if settings.livy_conf is not None:
         warnings += [
             f"livy.conf: {f.setting} = {'(not set)' if f.value is None else f.value}: {f.problem} "
@@ -51,28 +40,10 @@ def scan_warnings(settings: Settings, result: ScanResult,
     return warnings
 
 
-def run_scan(settings: Settings, client) -> ScanResult:
-    """Read the store (with a progress bar on a terminal) and classify every session; -v logs both steps.
-
-    YARN is asked while ZooKeeper is read, so the slower of the two sets the pace.
-    """
-    source = settings.app_source()
-    try:
-        if source is not None:
-            source.prefetch()
-        started = time.monotonic()
-        with progress_bar("reading session znodes") as progress:
-            inventory = read_inventory(client, settings.prefix, settings.types, read_method=settings.read_method,
-                                       progress=progress)
-        log.info("read %d session znodes under /%s (%s) in %.1fs", len(inventory.sessions), settings.prefix,
-                 inventory.read_method, time.monotonic() - started)
-        started = time.monotonic()
-        result = classify_inventory(inventory, source, policy=settings.policy)
-    finally:
-        if source is not None:
-            source.close()
-    log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
-    return result
+def scan_with_progress(janitor: Janitor) -> ScanResult:
+    """``janitor.scan()`` with a progress bar on a terminal."""
+    with progress_bar("reading session znodes") as progress:
+        return janitor.scan(progress=progress)
 
 
 def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
@@ -101,12 +72,12 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     Each session is live, stale, unknown or corrupt (see docs/concepts.md).
     Exit 0 on success, 3 when ZooKeeper or YARN cannot be reached.
     """
-    with connected(settings.zk) as client:
-        result = run_scan(settings, client)
-    summary = summarize(result, settings.types)
+    with open_janitor(settings) as janitor:
+        result = scan_with_progress(janitor)
+        warnings = scan_warnings(settings, janitor, result)
+    summary = janitor.summarize(result)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
-    warnings = scan_warnings(settings, result)
     wanted = shown_verdicts(show, settings.output_format)
     # In (type, id) order, as read; every report (no pass over them) when every verdict is shown.
     shown = result.reports if len(wanted) == len(Verdict) else [r for r in result.reports if r.verdict in wanted]

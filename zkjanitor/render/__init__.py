@@ -7,7 +7,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Dict, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+
+if TYPE_CHECKING:
+    from zkjanitor.backup import Backup
+    from zkjanitor.janitor import PrunePlan
+    from zkjanitor.prune import PruneResult
+    from zkjanitor.restore import RestoreOutcome
+    from zkjanitor.scan import Summary
 
 _MS_PER_DAY = 86_400_000
 _EPOCH_DAY = date(1970, 1, 1)
@@ -50,3 +58,35 @@ def iso_utc(ms: Optional[int]) -> Optional[str]:
         return None
     days, rest = divmod(ms, _MS_PER_DAY)
     return f"{_DAYS[days]}{_CLOCKS[rest // 1000]}{_MILLIS[rest % 1000]}"
+
+
+class PruneReport(NamedTuple):
+    """What a ``prune`` renderer shows: the plan, what became of it, and where."""
+
+    plan: "PrunePlan"
+    result: "PruneResult"
+    summary: "Summary"
+    mode: str
+    """``dry-run`` or ``apply``."""
+    zookeeper: str
+    prefix: str
+    backup: Optional[Path]
+
+
+class RestoreReport(NamedTuple):
+    """What a ``restore`` renderer shows."""
+
+    backup_file: Path
+    backup: "Backup"
+    outcomes: List["RestoreOutcome"]
+    apply: bool
+    zookeeper: str
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        from zkjanitor.restore import RestoreAction
+
+        counts = dict.fromkeys(RestoreAction.ALL, 0)
+        for outcome in self.outcomes:
+            counts[outcome.action] += 1
+        return counts

@@ -16,8 +16,11 @@ from itertools import islice
 from json.encoder import encode_basestring_ascii
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
+from zkjanitor.advice import Finding, has_problems
+from zkjanitor.janitor import CheckResult
 from zkjanitor.model import SessionReport, SessionType, Verdict
-from zkjanitor.render import iso_utc
+from zkjanitor.prune import Outcome, PruneOutcome
+from zkjanitor.render import PruneReport, RestoreReport, iso_utc
 from zkjanitor.scan import ScanResult, Summary
 
 _LINES_PER_WRITE = 1000
@@ -149,6 +152,66 @@ def scan_json(
         "warnings": list(warnings),
         "sessions": EncodedArray(map(session_line, sessions)),
     }
+
+
+def prune_json(report: PruneReport) -> Dict[str, Any]:
+    """The ``prune`` document: the selection and each session's action."""
+    result = report.result
+    counts = result.counts
+    return {
+        "generated_at": iso_utc(report.plan.scan.now_ms),
+        "zookeeper": report.zookeeper,
+        "prefix": report.prefix,
+        "mode": report.mode,
+        "older_than_seconds": report.plan.criteria.older_than_seconds,
+        "selected": len(result.outcomes),
+        "deleted": counts[Outcome.DELETED],
+        "counts": counts,
+        "backup": str(report.backup) if report.backup else None,
+        "aborted": result.aborted,
+        "summary": summary_json(report.summary),
+        "sessions": EncodedArray(map(_outcome_line, result.outcomes)),
+    }
+
+
+def _outcome_line(outcome: PruneOutcome) -> str:
+    """One selected session's JSON object with its action (and why, when there is more to say)."""
+    extra = {"action": outcome.action}
+    if outcome.detail:
+        extra["detail"] = outcome.detail
+    return session_line(outcome.report, extra)
+
+
+def check_json(result: CheckResult, warnings: Sequence[str]) -> Dict[str, Any]:
+    """The ``check`` document."""
+    limits = {limit.limit: limit.threshold for limit in result.limits}
+    return {
+        "ok": not result.violations,
+        "summary": summary_json(result.summary),
+        "violations": [{"limit": v.limit, "value": v.value, "threshold": v.threshold} for v in result.violations],
+        "limits": {name: limits.get(name) for name in ("max-sessions", "max-stale", "max-bytes")},
+        "warnings": list(warnings),
+    }
+
+
+def restore_json(report: RestoreReport) -> Dict[str, Any]:
+    """The ``restore`` document."""
+    return {
+        "mode": "apply" if report.apply else "dry-run",
+        "backup": str(report.backup_file),
+        "zookeeper": report.zookeeper,
+        "entries": len(report.backup.entries),
+        "counts": report.counts,
+        "znodes": [
+            {"path": o.entry.path, "action": o.action, **({"detail": o.detail} if o.detail else {})}
+            for o in report.outcomes
+        ],
+    }
+
+
+def doctor_json(findings: Sequence[Finding]) -> Dict[str, Any]:
+    """The ``doctor`` document."""
+    return {"ok": not has_problems(findings), "findings": [f._asdict() for f in findings]}
 
 
 def write_document(out: TextIO, document: Mapping[str, Any]) -> None:

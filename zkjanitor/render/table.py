@@ -11,7 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from zkjanitor.advice import Finding
+from zkjanitor.janitor import CheckResult
 from zkjanitor.model import REASONS, SessionReport, SessionType, Verdict
+from zkjanitor.prune import Outcome, PruneOutcome
+from zkjanitor.render import PruneReport, RestoreReport
+from zkjanitor.restore import RestoreAction
 from zkjanitor.scan import ScanResult, Summary
 from zkjanitor.units import format_duration, format_size
 
@@ -145,3 +150,76 @@ def reasons_table(reports: Sequence[SessionReport]) -> Table:
         table.add_row(f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]", reason, f"{count:,}",
                       REASONS[verdict].get(reason, ""))
     return table
+
+
+ROWS_SHOWN = 20
+"""Selected sessions a prune table lists; JSON lists them all."""
+
+
+def render_prune(console: Console, report: PruneReport, *, utc: bool) -> None:
+    """The prune report: the selection (first rows), what was kept, what happened, and how to undo it."""
+    result = report.result
+    actions = {id(o.report): _action_shown(o) for o in result.outcomes}
+    reports = [o.report for o in result.outcomes]
+    if reports:
+        console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))
+        if len(reports) > ROWS_SHOWN:
+            console.print(f"... and {len(reports) - ROWS_SHOWN:,} more (--format json lists them all)")
+    summary = report.summary
+    counts = {action: n for action, n in result.counts.items() if n}
+    kept = ", ".join(f"{summary.by_verdict[v]:,} {v.value}" for v in Verdict if summary.by_verdict[v])
+    corrupt = sum(1 for r in reports if r.verdict is Verdict.CORRUPT)
+    what = (f"{len(reports):,} session(s) ({len(reports) - corrupt:,} stale, {corrupt:,} corrupt)" if corrupt
+            else f"{len(reports):,} stale session(s)")
+    older_than = format_duration(report.plan.criteria.older_than_seconds)
+    console.print(f"selected {what} older than {older_than} of {summary.sessions:,} ({kept})")
+    if report.mode == "dry-run":
+        if reports:
+            console.print("[bold]dry run[/bold]: nothing was deleted; add --apply to delete them")
+        return
+    console.print("result: " + (", ".join(f"{action} {n:,}" for action, n in counts.items()) or "nothing to delete"))
+    if report.backup is not None:
+        console.print(plain(f"backup: {report.backup}  (undo with: zkjanitor restore {report.backup} --apply)"))
+
+
+def _action_shown(outcome: PruneOutcome) -> str:
+    """The action column: with why, for a session that was not deleted for a reason the operator must see."""
+    if outcome.detail and outcome.action in (Outcome.FAILED, Outcome.NOT_ATTEMPTED):
+        return f"{outcome.action}: {outcome.detail}"
+    return outcome.action
+
+
+def render_check(console: Console, result: CheckResult) -> None:
+    """The summary, each limit against its measure, and the verdict."""
+    console.print(summary_table(result.summary))
+    table = Table("limit", "value", "threshold", "result", show_edge=False)
+    for limit in result.limits:
+        show = format_size if limit.limit == "max-bytes" else "{:,}".format
+        table.add_row(limit.limit, show(limit.value), show(limit.threshold),
+                      "[red]FAIL[/]" if limit.exceeded else "[green]ok[/]")
+    console.print(table)
+    console.print("[red]limit exceeded[/]" if result.violations else "[green]within every limit[/]")
+
+
+def render_restore(console: Console, report: RestoreReport) -> None:
+    """Counts by action, the failures (first rows), and the dry run's hint."""
+    counts = report.counts
+    console.print(plain(f"{len(report.backup.entries):,} znode(s) in {report.backup_file}: "
+                        + ", ".join(f"{action} {n:,}" for action, n in counts.items() if n)))
+    for outcome in [o for o in report.outcomes if o.action == RestoreAction.FAILED][:ROWS_SHOWN]:
+        console.print(Text("failed ", style="red") + plain(f"{outcome.entry.path}: {outcome.detail}"))
+    if not report.apply and counts[RestoreAction.WOULD_RESTORE]:
+        console.print("[bold]dry run[/bold]: nothing was written; add --apply to restore")
+
+
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
+
+
+def render_doctor(console: Console, findings: Sequence[Finding]) -> None:
+    """One row per finding: severity, what was checked, the value, the finding and what to do."""
+    table = Table("", "setting or check", "value", "finding", "recommendation", show_edge=False, pad_edge=False)
+    for finding in findings:
+        table.add_row(Text(finding.severity, style=SEVERITY_STYLE.get(finding.severity, "")),
+                      plain(finding.setting), plain(finding.value), plain(finding.problem),
+                      plain(finding.recommendation or ""))
+    console.print(table)

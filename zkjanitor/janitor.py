@@ -1,0 +1,270 @@
+"""The front door: one object that runs every command's pipeline and keeps every safety rule.
+
+Shaped like pip-audit's ``Auditor(service).audit(source)``: a
+:class:`Janitor` is built from a state store (:mod:`zkjanitor.store`), an
+evidence source (:mod:`zkjanitor.sources.base`) and a policy; the CLI only
+parses options, confirms, renders and maps errors to exit codes. The rules of a
+prune (docs/prune-and-restore.md) and where each is kept:
+
+* a source is required, and its failure deletes nothing: :meth:`Janitor.plan_prune`;
+* only stale sessions past ``older_than`` (corrupt ones when asked), never one
+  stale by absence younger than Livy's own wait for its application:
+  :func:`zkjanitor.prune.select_for_prune`;
+* the lock covers the scan and the deletes: :meth:`Janitor.apply` takes only a
+  plan made inside :meth:`Janitor.locked`, while that lock is held;
+* every record is in the backup before it is deleted, and each delete is
+  checked against the version read: the store's
+  :meth:`~zkjanitor.store.SessionStore.delete`, given a new backup file;
+* a store that cannot delete conditionally is never pruned.
+
+Example (docs/dev/architecture.md shows it against ZooKeeper)::
+
+    with Janitor(store, YarnSource(["http://rm1:8088"])) as janitor:
+        print(janitor.scan().reports)
+        with janitor.locked():
+            plan = janitor.plan_prune(PruneCriteria(older_than_seconds=86400))
+            result = janitor.apply(plan, Path("backup.jsonl"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+
+from zkjanitor.backup import Backup, BackupWriter
+from zkjanitor.check import LimitResult, Limits, evaluate
+from zkjanitor.classify import Policy, grace_warning
+from zkjanitor.errors import ConfigError, SourceUnavailable, ZooKeeperUnavailable
+from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.prune import Progress, PruneResult, plan_prune, select_for_prune
+from zkjanitor.restore import RestoreOutcome, confine, counter_warnings, restored_ids
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, Summary, classify_inventory, store_warnings, summarize
+from zkjanitor.sources.base import AppStateSource
+from zkjanitor.store import SessionStore
+
+log = logging.getLogger(__name__)
+
+LIVY_APP_LOOKUP_TIMEOUT_SECONDS = 120.0
+"""Livy's default ``livy.server.yarn.app-lookup-timeout``: how long it looks for a new session's application."""
+
+
+class PruneCriteria(NamedTuple):
+    """What a prune selects (docs/contract.md, ``prune``'s options)."""
+
+    older_than_seconds: float
+    limit: Optional[int] = None
+    include_corrupt: bool = False
+    allow_young_sessions: bool = False
+    """Also select sessions stale by absence younger than Livy's app-lookup wait (they may still be submitting)."""
+
+
+class PrunePlan(NamedTuple):
+    """A prune's selection, from one scan; :meth:`Janitor.apply` deletes exactly these."""
+
+    scan: ScanResult
+    criteria: PruneCriteria
+    selected: List[SessionReport]
+    dry_run: PruneResult
+    """``would-delete`` for each selected session, ``failed`` for one refused (:func:`zkjanitor.prune.refusals`)."""
+    lock_token: Optional[object] = None
+    """The lock it was made under (:meth:`Janitor.locked`), else None: such a plan can only be shown."""
+
+
+class CheckResult(NamedTuple):
+    scan: ScanResult
+    summary: Summary
+    limits: List[LimitResult]
+
+    @property
+    def violations(self) -> List[LimitResult]:
+        return [limit for limit in self.limits if limit.exceeded]
+
+
+class RestoreResult(NamedTuple):
+    outcomes: List[RestoreOutcome]
+    warnings: List[str]
+    """About the id counters restore leaves as they are (:func:`zkjanitor.restore.counter_warnings`)."""
+
+
+class Janitor:
+    """Scan, plan, prune, restore and check one Livy state store against an evidence source.
+
+    ``source`` may be None: then every session is ``unknown`` and nothing can be
+    pruned. ``app_lookup_timeout_seconds`` is Livy's own wait for a new
+    session's application (livy.conf's ``livy.server.yarn.app-lookup-timeout``).
+    The janitor closes its source when used as a context manager.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        source: Optional[AppStateSource] = None,
+        policy: Policy = Policy(),
+        *,
+        types: Sequence[SessionType] = tuple(SessionType),
+        app_lookup_timeout_seconds: float = LIVY_APP_LOOKUP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.policy = policy
+        self.types = tuple(types)
+        self.app_lookup_timeout_seconds = app_lookup_timeout_seconds
+        self._lock_token: Optional[object] = None
+
+    def __enter__(self) -> "Janitor":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.source is not None:
+            self.source.close()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def scan(self, *, progress: Optional[Callable[[int, int], None]] = None) -> ScanResult:
+        """Read every session and give each its verdict; never writes.
+
+        The source is asked while the store is read, so the slower of the two
+        sets the pace; ``progress(done, total)`` as records are read.
+        """
+        if self.source is not None:
+            self.source.prefetch()
+        started = time.monotonic()
+        inventory = self.store.read(self.types, progress=progress)
+        log.info("read %d session records under /%s (%s) in %.1fs", len(inventory.sessions), self.store.prefix,
+                 inventory.read_method, time.monotonic() - started)
+        started = time.monotonic()
+        result = classify_inventory(inventory, self.source, policy=self.policy)
+        log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
+        return result
+
+    def summarize(self, result: ScanResult) -> Summary:
+        return summarize(result, self.types)
+
+    def warnings(self, result: ScanResult, *, children_warn_bytes: int = CHILDREN_REPLY_WARN_BYTES) -> List[str]:
+        """What an operator should know about a scan: the store's state and the policy's risks."""
+        warnings = store_warnings(result, source_configured=self.source is not None,
+                                  children_warn_bytes=children_warn_bytes)
+        if self.source is not None:
+            below = grace_warning(self.policy, self.app_lookup_timeout_seconds)
+            warnings += [below] if below else []
+        return warnings
+
+    def check(self, limits: Limits, *, allow_unreadable: bool = False,
+              scanned: Optional[ScanResult] = None) -> CheckResult:
+        """Measure the store against ``limits``, from ``scanned`` or a new scan.
+
+        Raises :class:`SourceUnavailable` when the stale count is limited but the
+        source failed, and :class:`ZooKeeperUnavailable` when session records
+        could not be read (unless ``allow_unreadable``): then limits cannot be judged.
+        """
+        if limits.needs_source and self.source is None:
+            raise ConfigError("a limit on stale sessions needs an application-state source")
+        result = scanned or self.scan()
+        if result.source_error and limits.needs_source:
+            raise SourceUnavailable(f"{result.source_error}; cannot evaluate --max-stale")
+        unreadable = result.inventory.unreadable
+        if unreadable and not allow_unreadable:
+            path, error = unreadable[0]
+            raise ZooKeeperUnavailable(
+                f"{len(unreadable):,} session znode(s) could not be read (first: {path}: {error}), "
+                "so the limits cannot be judged: check the ACLs and --zk-auth, or pass --allow-unreadable")
+        summary = self.summarize(result)
+        return CheckResult(result, summary, evaluate(summary, limits))
+
+    # -- pruning ---------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self, identifier: Optional[str] = None) -> Iterator[None]:
+        """Hold the store's prune lock; plans made inside may be applied inside."""
+        if self._lock_token is not None:
+            raise ConfigError("the prune lock is already held by this janitor")
+        with self.store.lock(identifier):
+            self._lock_token = object()
+            try:
+                yield
+            finally:
+                self._lock_token = None
+
+    def plan_prune(self, criteria: PruneCriteria, *,
+                   progress: Optional[Callable[[int, int], None]] = None) -> PrunePlan:
+        """Scan and choose what a prune would delete; deletes nothing.
+
+        Raises :class:`ConfigError` without a source (nothing can be known
+        stale) or for a store that cannot delete conditionally, and
+        :class:`SourceUnavailable` when the source failed or cannot vouch for
+        its answers (nothing may be deleted on them).
+        """
+        if self.source is None:
+            raise ConfigError("prune needs an application-state source to know what is stale")
+        if not self.store.capabilities.conditional_delete:
+            raise ConfigError(f"{self.store.location} cannot delete a record only if unchanged: zkjanitor "
+                              "never prunes such a store")
+        result = self.scan(progress=progress)
+        if result.source_error:
+            raise SourceUnavailable(f"{result.source_error}; nothing was deleted")
+        young_after = result.now_ms - int(self.app_lookup_timeout_seconds * 1000)
+        selected = select_for_prune(
+            result.reports,
+            older_than_seconds=criteria.older_than_seconds,
+            types=self.types,
+            limit=criteria.limit,
+            include_corrupt=criteria.include_corrupt,
+            created_before_ms=None if criteria.allow_young_sessions else young_after,
+        )
+        return PrunePlan(result, criteria, selected, plan_prune(selected), self._lock_token)
+
+    def apply(
+        self,
+        plan: PrunePlan,
+        backup: Path,
+        *,
+        batch_size: int = 1000,
+        pause_seconds: float = 0.0,
+        progress: Optional[Progress] = None,
+        stop_requested: Callable[[], Optional[str]] = lambda: None,
+    ) -> PruneResult:
+        """Delete the plan's sessions, each backed up first to the new file ``backup``.
+
+        The plan must have been made inside :meth:`locked`, which must still be
+        held: no other prune ran between the scan and the deletes. ``backup``
+        must not exist (:class:`ConfigError`). See the store's ``delete`` for
+        batching, ``progress`` and ``stop_requested``.
+        """
+        if plan.lock_token is None or plan.lock_token is not self._lock_token:
+            raise ConfigError("a prune plan is applied only under the lock it was made under: "
+                              "make and apply it inside one `with janitor.locked():`")
+        if not plan.selected:
+            return plan.dry_run
+        counters: Dict[str, Optional[int]] = {t.value: p.counter for t, p in plan.scan.inventory.parents.items()}
+        with BackupWriter(backup, zookeeper=self.store.location, prefix=self.store.prefix,
+                          counters=counters) as writer:
+            return self.store.delete(plan.selected, writer, batch_size=batch_size, pause_seconds=pause_seconds,
+                                     progress=progress, stop_requested=stop_requested)
+
+    # -- restoring -------------------------------------------------------------------------------------------
+
+    def restore(self, backup: Backup, *, apply: bool, into_other_store: bool = False,
+                progress: Optional[Progress] = None,
+                confirm: Callable[[int], None] = lambda count: None) -> RestoreResult:
+        """Re-create what a prune deleted (dry run without ``apply``); only into the store it came from.
+
+        Raises :class:`ConfigError` for a backup of another store (unless
+        ``into_other_store``) or holding anything but session records, before
+        anything touches the store. With ``apply`` it holds the prune lock and
+        calls ``confirm(n)`` (which raises to stop) before writing up to n records.
+        """
+        entries = confine(backup, target_store=self.store.identity, target_prefix=self.store.prefix,
+                          into_other_store=into_other_store)
+        with self.locked() if apply else contextlib.nullcontext():
+            if apply:
+                confirm(sum(1 for entry in entries if entry.deleted_by_prune))
+            outcomes = self.store.restore(entries, apply=apply, progress=progress)
+            highest = restored_ids(entries)
+            current = self.store.counters([t for t in SessionType if t.value in highest])
+        recorded = backup.header.get("counters")
+        warnings = counter_warnings(self.store.prefix, highest, {t.value: c for t, c in current.items()},
+                                    recorded if isinstance(recorded, dict) else {})
+        return RestoreResult(outcomes, warnings)

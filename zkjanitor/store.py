@@ -1,0 +1,91 @@
+"""The interface a Livy state store implements: what :class:`zkjanitor.janitor.Janitor` reads, locks and writes.
+
+ZooKeeper is the first implementation (:class:`zkjanitor.zk.store.ZooKeeperStore`);
+:class:`zkjanitor.testing.memory_store.MemoryStore` is the second, for fast
+tests of the pipeline and of prune's rules. docs/dev/architecture.md has the
+recipe for adding one (Livy's filesystem state store, say).
+
+Every record a store hands out is a :class:`~zkjanitor.model.Session`: its
+identity (type, id, path), its bytes, creation and modification times and the
+version a conditional delete is checked against.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ContextManager, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+from zkjanitor.advice import Finding
+from zkjanitor.backup import BackupEntry, BackupWriter
+from zkjanitor.inventory import Inventory
+from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.prune import PruneResult
+from zkjanitor.restore import RestoreOutcome
+
+Progress = Callable[[int], None]
+"""``progress(n)``: n more items settled."""
+
+
+class StoreCapabilities(NamedTuple):
+    """What a store can promise; the pipeline adapts its rules to them."""
+
+    creation_time: bool = True
+    """Records carry their creation time (ZooKeeper's ctime), which Livy's restart rewrites do not change.
+    Without it, ages count from the last modification (a restart makes sessions look new)."""
+    conditional_delete: bool = True
+    """A delete can be made conditional on the version read, so a record Livy changed since is skipped.
+    ``Janitor`` refuses to prune a store without it."""
+
+
+class SessionStore(Protocol):
+    """A Livy state store: read every session, hold the prune lock, delete and re-create session records."""
+
+    location: str
+    """Where the store is, for people and for backups' headers (a ZooKeeper connect string)."""
+    prefix: str
+    """Livy's key prefix, without surrounding slashes."""
+    identity: str
+    """The store's absolute name (chroot and prefix): a backup restores only into the store it came from."""
+    capabilities: StoreCapabilities
+
+    def read(self, types: Sequence[SessionType], *,
+             progress: Optional[Callable[[int, int], None]] = None) -> Inventory:
+        """Every session record of ``types``, decoded, with what is beside them (counters, other children).
+
+        Raises :class:`~zkjanitor.errors.StoreNotFound` when there is no Livy
+        store here; ``progress(done, total)`` as records are read.
+        """
+        ...
+
+    def lock(self, identifier: Optional[str] = None) -> ContextManager[object]:
+        """Hold the store's prune lock for a ``with`` block (:class:`~zkjanitor.errors.LockHeld` when another has it).
+
+        ``identifier`` says who holds it, for the message another run shows (default: user, host, pid, time).
+        """
+        ...
+
+    def delete(self, selected: Sequence[SessionReport], backup: BackupWriter, *, batch_size: int,
+               pause_seconds: float, progress: Optional[Progress],
+               stop_requested: Callable[[], Optional[str]]) -> PruneResult:
+        """Delete the selected sessions' records, each only if unchanged since it was read.
+
+        The contract (tests/store checks it for every store): each record is in
+        ``backup`` (written and synced) before its delete is sent, and each
+        known outcome is recorded there after; a record changed or re-created
+        since the read is skipped, never deleted; a session refused by
+        :func:`zkjanitor.prune.refusals` is reported failed, never deleted;
+        when ``stop_requested()`` says why, the rest is ``not-attempted``.
+        """
+        ...
+
+    def restore(self, entries: Sequence[BackupEntry], *, apply: bool,
+                progress: Optional[Progress]) -> List[RestoreOutcome]:
+        """Re-create the entries' records that are missing (``would-restore`` without ``apply``); never overwrite."""
+        ...
+
+    def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
+        """Each type's id counter now: ``(nextSessionId or None, problem or None)`` as in ParentInfo."""
+        ...
+
+    def check(self, types: Sequence[SessionType]) -> List[Finding]:
+        """``doctor``'s findings about the store: reachable, where Livy would put it, its parents healthy."""
+        ...
