@@ -9,14 +9,15 @@ import pytest
 from zkjanitor.classify import Policy, classify
 from zkjanitor.model import (
     REASONS,
+    AppPhase,
     AppRecord,
     Classification,
     Lookup,
-    LookupStatus,
     Session,
     SessionType,
     Verdict,
 )
+from zkjanitor.sources.yarn import found
 
 NOW_MS = 1_750_000_000_000
 HOUR_MS = 3_600_000
@@ -41,10 +42,15 @@ def _session(
 
 def _found(state: str, finished_ms: Optional[int] = None) -> Lookup:
     record = AppRecord("application_1712345678901_0042", state, finished_ms=finished_ms)
-    return Lookup(LookupStatus.FOUND, record)
+    return found(record)  # YARN's state names become phases in the YARN source
 
 
-NOT_FOUND = Lookup(LookupStatus.NOT_FOUND)
+NOT_FOUND = Lookup(AppPhase.NOT_FOUND, source="yarn")
+
+
+def _unvouched(why: str) -> Lookup:
+    """A "not found" its source cannot vouch for."""
+    return Lookup(AppPhase.NOT_FOUND, detail=why, source="yarn", authoritative=False)
 
 CASES = [
     # (label, session, lookup, expected verdict, reason, age_seconds, finished_ms)
@@ -53,22 +59,24 @@ CASES = [
     ("corrupt without a source", _session(app_id=None, corrupt="empty"), None,
      Verdict.CORRUPT, "empty", AGE_SINCE_CREATED, None),
     ("no source configured", _session(), None, Verdict.UNKNOWN, "no-source", AGE_SINCE_CREATED, None),
-    ("source unreachable", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-unreachable"),
+    ("source unreachable", _session(), Lookup(AppPhase.UNKNOWN, detail="source-unreachable"),
      Verdict.UNKNOWN, "source-unreachable", AGE_SINCE_CREATED, None),
-    ("source error", _session(), Lookup(LookupStatus.UNKNOWN, detail="source-error"),
+    ("source error", _session(), Lookup(AppPhase.UNKNOWN, detail="source-error"),
      Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
     ("kubernetes app id", _session(app_id="spark-3f9c2a1b8e4d4a3f9b0e6a2c7d4e5f91"),
-     Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app"),
+     Lookup(AppPhase.UNKNOWN, detail="not-a-yarn-app"),
      Verdict.UNKNOWN, "not-a-yarn-app", AGE_SINCE_CREATED, None),
     ("detail outside the vocabulary", _session(),
-     Lookup(LookupStatus.UNKNOWN, detail="HTTP 500: Internal Server Error"),
+     Lookup(AppPhase.UNKNOWN, detail="HTTP 500: Internal Server Error"),
      Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
-    ("detail of another verdict", _session(), Lookup(LookupStatus.UNKNOWN, detail="app-finished"),
+    ("detail of another verdict", _session(), Lookup(AppPhase.UNKNOWN, detail="app-finished"),
      Verdict.UNKNOWN, "source-error", AGE_SINCE_CREATED, None),
-    ("no detail", _session(), Lookup(LookupStatus.UNKNOWN), Verdict.UNKNOWN, "source-error",
+    ("no detail", _session(), Lookup(AppPhase.UNKNOWN), Verdict.UNKNOWN, "source-error",
      AGE_SINCE_CREATED, None),
-    ("found without a record", _session(), Lookup(LookupStatus.FOUND), Verdict.UNKNOWN,
-     "source-error", AGE_SINCE_CREATED, None),
+    ("finished, without a record: age from ctime", _session(), Lookup(AppPhase.FINISHED), Verdict.STALE,
+     "app-finished", AGE_SINCE_CREATED, None),
+    ("active, without a record", _session(), Lookup(AppPhase.ACTIVE), Verdict.LIVE, "app-active",
+     AGE_SINCE_CREATED, None),
     ("NEW", _session(), _found("NEW"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
     ("NEW_SAVING", _session(), _found("NEW_SAVING"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
     ("SUBMITTED", _session(), _found("SUBMITTED"), Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
@@ -99,12 +107,12 @@ CASES = [
      None),
     ("young, not found yet", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
      NOT_FOUND, Verdict.LIVE, "within-grace", 60.0, None),
-    ("not found by an RM that cannot vouch", _session(), Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch"),
+    ("not found by an RM that cannot vouch", _session(), _unvouched("rm-cannot-vouch"),
      Verdict.UNKNOWN, "rm-cannot-vouch", AGE_SINCE_CREATED, None),
-    ("not found, newer than the RM", _session(), Lookup(LookupStatus.UNKNOWN, detail="app-newer-than-rm"),
+    ("not found, newer than the RM", _session(), _unvouched("app-newer-than-rm"),
      Verdict.UNKNOWN, "app-newer-than-rm", AGE_SINCE_CREATED, None),
     ("young, not found by an RM that cannot vouch", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
-     Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch"), Verdict.LIVE, "within-grace", 60.0, None),
+     _unvouched("rm-cannot-vouch"), Verdict.LIVE, "within-grace", 60.0, None),
     ("young, no app id yet", _session(app_id=None, ctime_ms=NOW_MS, mtime_ms=NOW_MS), NOT_FOUND,
      Verdict.LIVE, "within-grace", 0.0, None),
 ]

@@ -15,7 +15,7 @@ PINNED = {
     Session: ("type", "id", "path", "data", "version", "ctime_ms", "mtime_ms", "app_id", "app_tag", "owner",
               "proxy_user", "name", "kind", "livy_version", "corrupt", "driver_uri"),
     Classification: ("verdict", "reason", "age_seconds", "finished_ms"),
-    SessionReport: ("session", "verdict", "reason", "age_seconds", "app", "finished_ms"),
+    SessionReport: ("session", "verdict", "reason", "age_seconds", "app", "finished_ms", "source"),
 }
 
 

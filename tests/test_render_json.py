@@ -58,7 +58,7 @@ def test_session_line_is_the_session_object():
         "app_state": "FINISHED", "created": iso_utc(1_700_000_000_000), "modified": iso_utc(1_700_000_100_500),
         "finished": iso_utc(1_700_000_200_000), "age_seconds": 12.346, "bytes": 8, "owner": "ålice \"q\"",
         "proxy_user": None, "name": "etl\n\udc80", "kind": "pyspark", "livy_version": "0.9+",
-        "driver_uri": "rsc://***@127.0.0.1:40000", "znode_version": 2,
+        "driver_uri": "rsc://***@127.0.0.1:40000", "znode_version": 2, "source": None,
     }
 
 

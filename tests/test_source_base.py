@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from zkjanitor.model import AppRecord, Lookup, LookupStatus
+from zkjanitor.model import AppPhase, AppRecord, Lookup
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 
@@ -21,8 +21,8 @@ class DictSource(AppStateSource):
     def lookup(self, query: AppQuery) -> Lookup:
         self.asked.append(query)
         if query.app_id in self.states:
-            return Lookup(LookupStatus.FOUND, AppRecord(query.app_id, self.states[query.app_id]))
-        return Lookup(LookupStatus.NOT_FOUND)
+            return Lookup(AppPhase.ACTIVE, AppRecord(query.app_id, self.states[query.app_id]), source=self.name)
+        return Lookup(AppPhase.NOT_FOUND, source=self.name)
 
     def close(self) -> None:
         self.closed = True
@@ -32,11 +32,7 @@ def test_default_lookup_many_answers_each_query_in_order():
     source = DictSource({"a": "RUNNING"})
     queries = [AppQuery("b", "tag-b"), AppQuery("a", "tag-a"), AppQuery(None, "tag-c")]
     answers = source.lookup_many(queries)
-    assert [answer.status for answer in answers] == [
-        LookupStatus.NOT_FOUND,
-        LookupStatus.FOUND,
-        LookupStatus.NOT_FOUND,
-    ]
+    assert [answer.phase for answer in answers] == [AppPhase.NOT_FOUND, AppPhase.ACTIVE, AppPhase.NOT_FOUND]
     assert answers[1].record.state == "RUNNING"
     assert source.asked == queries
 

@@ -21,16 +21,22 @@ from urllib.parse import urlsplit
 import pytest
 
 from zkjanitor.errors import EXIT_UNREACHABLE, ConfigError, SourceUnavailable
-from zkjanitor.model import AppRecord, Lookup, LookupStatus
+from zkjanitor.model import AppPhase, AppRecord, Lookup
 from zkjanitor.sources.base import AppQuery
-from zkjanitor.sources.yarn import YarnAuth, YarnSource
+from zkjanitor.sources.yarn import CANNOT_VOUCH, NEWER_THAN_RM, NOT_A_YARN_APP, YarnAuth, YarnSource
+from zkjanitor.sources.yarn import NOT_FOUND as YARN_NOT_FOUND
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import free_port
 
 APPS = "/ws/v1/cluster/apps"
 INFO = "/ws/v1/cluster/info"
 K8S_APP_ID = "spark-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-FOUND, NOT_FOUND, UNKNOWN = LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.UNKNOWN
+FOUND, NOT_FOUND, UNKNOWN = "found", AppPhase.NOT_FOUND, AppPhase.UNKNOWN
+
+
+def status(lookup: Lookup):
+    """``found`` for an app the RM lists (whatever its phase), else the phase."""
+    return FOUND if lookup.record is not None else lookup.phase
 
 
 def source(*urls: str, **kwargs) -> YarnSource:
@@ -45,7 +51,7 @@ def closed_url() -> str:
 
 
 def statuses(lookups):
-    return [lookup.status for lookup in lookups]
+    return [status(lookup) for lookup in lookups]
 
 
 @pytest.fixture
@@ -105,9 +111,9 @@ def test_per_item_lookup_by_id_and_by_tag(rm, apps):
     running, finished = apps
     with source(rm.url) as yarn:
         assert yarn.lookup(AppQuery(finished, "x")).record.finished_ms == 9_000
-        assert yarn.lookup(AppQuery("application_1_0404", "x")) == Lookup(NOT_FOUND)
+        assert yarn.lookup(AppQuery("application_1_0404", "x")) == YARN_NOT_FOUND
         assert yarn.lookup(AppQuery(None, "livy-batch-1-aaaaaaaa")).record.app_id == running
-        assert yarn.lookup(AppQuery(None, "livy-batch-9-nothing0")) == Lookup(NOT_FOUND)
+        assert yarn.lookup(AppQuery(None, "livy-batch-9-nothing0")) == YARN_NOT_FOUND
     paths = [(path, query.get("applicationTags")) for _, path, query, _ in rm.requests]
     assert (f"{APPS}/{finished}", None) in paths
     assert (APPS, "livy-batch-1-aaaaaaaa") in paths
@@ -133,15 +139,15 @@ def test_a_running_app_wins_over_a_finished_one_with_the_same_tag(rm):
 def test_kubernetes_ids_are_unknown_without_asking_yarn(rm):
     with source(rm.url) as yarn:
         answers = yarn.lookup_many([AppQuery(K8S_APP_ID, "livy-batch-1-aaaaaaaa")] * 3)
-        assert answers == [Lookup(UNKNOWN, detail="not-a-yarn-app")] * 3
-        assert yarn.lookup(AppQuery(K8S_APP_ID, "x")) == Lookup(UNKNOWN, detail="not-a-yarn-app")
+        assert answers == [NOT_A_YARN_APP] * 3
+        assert yarn.lookup(AppQuery(K8S_APP_ID, "x")) == NOT_A_YARN_APP
         assert yarn.requests_made == 0
     assert rm.request_count == 0
 
 
 def test_a_query_with_neither_id_nor_tag_is_unknown(rm):
     with source(rm.url) as yarn:
-        assert yarn.lookup_many([AppQuery(None, None), AppQuery(None, " ")])[0].status is UNKNOWN
+        assert status(yarn.lookup_many([AppQuery(None, None), AppQuery(None, " ")])[0]) == UNKNOWN
 
 
 def test_an_rm_that_knows_none_of_the_apps_cannot_vouch_for_their_absence(rm):
@@ -149,7 +155,7 @@ def test_an_rm_that_knows_none_of_the_apps_cannot_vouch_for_their_absence(rm):
     with source(rm.url) as yarn:
         answers = yarn.lookup_many(queries)
         message = yarn.cannot_vouch
-    assert answers == [Lookup(UNKNOWN, detail="rm-cannot-vouch")] * 2
+    assert answers == [CANNOT_VOUCH] * 2
     assert message.startswith(f"YARN ResourceManager {rm.url} knows 0 of the store's 2 applications, ")
     assert "no session was created since it started" in message and "is this the cluster Livy submits to?" in message
 
@@ -183,9 +189,9 @@ def test_an_app_id_newer_than_every_rm_start_was_not_accepted_here(rm):
     older, newer = f"application_{rm.cluster_ts - 1}_0001", f"application_{rm.cluster_ts + 1}_0001"
     with source(rm.url) as yarn:
         answers = yarn.lookup_many([AppQuery(known, "a"), AppQuery(older, "b"), AppQuery(newer, "c")])
-        assert answers[1:] == [Lookup(NOT_FOUND), Lookup(UNKNOWN, detail="app-newer-than-rm")]
-        assert yarn.lookup(AppQuery(newer, "c")) == Lookup(UNKNOWN, detail="app-newer-than-rm")
-        assert yarn.lookup(AppQuery(older, "b")) == Lookup(NOT_FOUND)
+        assert answers[1:] == [YARN_NOT_FOUND, NEWER_THAN_RM]
+        assert yarn.lookup(AppQuery(newer, "c")) == NEWER_THAN_RM
+        assert yarn.lookup(AppQuery(older, "b")) == YARN_NOT_FOUND
 
 
 def test_the_newest_start_of_an_ha_pair_bounds_the_app_ids_it_can_have_given():
@@ -196,7 +202,7 @@ def test_the_newest_start_of_an_ha_pair_bounds_the_app_ids_it_can_have_given():
         from_rm2 = "application_1800000000000_0007"
         with source(rm1.url) as alone, source(rm1.url, rm2.url) as pair:
             assert alone.lookup_many([AppQuery(known, "a"), AppQuery(from_rm2, "b")])[1].detail == "app-newer-than-rm"
-            assert pair.lookup_many([AppQuery(known, "a"), AppQuery(from_rm2, "b")])[1] == Lookup(NOT_FOUND)
+            assert pair.lookup_many([AppQuery(known, "a"), AppQuery(from_rm2, "b")])[1] == YARN_NOT_FOUND
 
 
 @pytest.mark.parametrize("app_type", ["SPARK-STREAMING", "MAPREDUCE"])
@@ -206,7 +212,7 @@ def test_an_app_of_any_type_is_judged_by_its_own_record(rm, app_type):
     with source(rm.url) as yarn:
         answers = yarn.lookup_many([AppQuery(running, "x"), AppQuery(finished, "y"),
                                     AppQuery(None, "livy-batch-7-aaaaaaaa")])
-    assert [(a.status, a.record.state) for a in answers] == [
+    assert [(status(a), a.record.state) for a in answers] == [
         (FOUND, "RUNNING"), (FOUND, "FINISHED"), (FOUND, "RUNNING")]
 
 
@@ -221,7 +227,7 @@ def test_apps_forgotten_by_retention_are_not_found():
                 [AppQuery(app_id, "t") for app_id in (oldest, middle, newest)]
             )
             assert statuses(answers) == [NOT_FOUND, FOUND, FOUND]
-            assert yarn.lookup(AppQuery(oldest, "t")).status is NOT_FOUND
+            assert status(yarn.lookup(AppQuery(oldest, "t"))) == NOT_FOUND
 
 
 def test_request_count_is_constant_whatever_the_number_of_queries(rm):
@@ -267,7 +273,7 @@ def test_prefetch_lists_the_apps_before_lookup_many_asks_and_lookup_many_reuses_
 def test_a_failed_prefetch_surfaces_from_lookup_many_only_when_yarn_is_needed():
     with source(closed_url()) as yarn:
         yarn.prefetch()
-        assert yarn.lookup_many([AppQuery(K8S_APP_ID, "t")]) == [Lookup(UNKNOWN, detail="not-a-yarn-app")]
+        assert yarn.lookup_many([AppQuery(K8S_APP_ID, "t")]) == [NOT_A_YARN_APP]
     with source(closed_url()) as yarn:
         yarn.prefetch()
         with pytest.raises(SourceUnavailable, match="no active YARN ResourceManager"):
@@ -296,7 +302,7 @@ def test_non_ha_rm_without_ha_state_counts_as_active():
     with YarnDouble(ha_state=None) as rm:
         app_id = rm.add_app()["id"]
         with source(rm.url) as yarn:
-            assert yarn.lookup_many([AppQuery(app_id, "t")])[0].status is FOUND
+            assert status(yarn.lookup_many([AppQuery(app_id, "t")])[0]) == FOUND
 
 
 def test_all_standby_is_unavailable_naming_each_rm():
@@ -329,7 +335,7 @@ def test_unreachable_rm_is_unavailable_quickly(rm):
 def test_server_errors_are_retried_until_recovery(rm, apps):
     rm.fail_next(2, status=500)
     with source(rm.url, retries=2) as yarn:
-        assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+        assert status(yarn.lookup_many([AppQuery(apps[0], "t")])[0]) == FOUND
         assert yarn.requests_made == 4  # 2 failed probes, 1 good probe, the listing
 
 
@@ -352,7 +358,7 @@ def test_slow_rm_times_out(rm):
 def test_failing_active_is_re_probed_once_before_giving_up(rm, apps):
     rm.fail_next(2, status=502, path=APPS)  # the listing fails on both tries of the first round
     with source(rm.url, retries=1) as yarn:
-        assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+        assert status(yarn.lookup_many([AppQuery(apps[0], "t")])[0]) == FOUND
     assert [request.path for request in rm.requests] == [
         "/ws/v1/cluster/info",
         APPS,
@@ -411,9 +417,9 @@ def test_a_404_that_is_not_the_rms_not_found_is_unknown(rm):
     rm.fail_next(1, status=404, path=f"{APPS}/", body="<html>Not Found</html>")
     with source(rm.url) as yarn:
         assert yarn.lookup(AppQuery("application_1_0001", "t")) == Lookup(
-            UNKNOWN, detail="source-error"
+            UNKNOWN, detail="source-error", source="yarn"
         )
-        assert yarn.lookup(AppQuery("application_1_0001", "t")) == Lookup(NOT_FOUND)
+        assert yarn.lookup(AppQuery("application_1_0001", "t")) == YARN_NOT_FOUND
 
 
 # ---------------------------------------------------------------- auth
@@ -423,8 +429,8 @@ def test_simple_auth_sends_user_name_on_every_request():
     with YarnDouble(user_name_required=True) as rm:
         app_id = rm.add_app()["id"]
         with source(rm.url, auth=YarnAuth("simple", "livy")) as yarn:
-            assert yarn.lookup_many([AppQuery(app_id, "t")])[0].status is FOUND
-            assert yarn.lookup(AppQuery(app_id, "t")).status is FOUND
+            assert status(yarn.lookup_many([AppQuery(app_id, "t")])[0]) == FOUND
+            assert status(yarn.lookup(AppQuery(app_id, "t"))) == FOUND
         assert {request.query.get("user.name") for request in rm.requests} == {"livy"}
 
         with source(rm.url) as yarn, pytest.raises(SourceUnavailable) as caught:
@@ -436,7 +442,7 @@ def test_basic_auth_and_a_wrong_password():
     with YarnDouble(basic_auth=("admin", "s3cret-pw")) as rm:
         app_id = rm.add_app()["id"]
         with source(rm.url, auth=YarnAuth("basic", "admin", "s3cret-pw")) as yarn:
-            assert yarn.lookup_many([AppQuery(app_id, "t")])[0].status is FOUND
+            assert status(yarn.lookup_many([AppQuery(app_id, "t")])[0]) == FOUND
 
         wrong = YarnAuth("basic", "admin", "not-the-pw")
         with (
@@ -494,7 +500,7 @@ def test_incomplete_auth_is_a_config_error(auth):
 def test_base_url_with_a_trailing_slash(rm, apps):
     with source(rm.url + "/") as yarn:
         assert yarn.urls == [rm.url]
-        assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+        assert status(yarn.lookup_many([AppQuery(apps[0], "t")])[0]) == FOUND
 
 
 def test_query_parameters_are_url_encoded(rm):
@@ -556,7 +562,7 @@ def test_kerberos_sends_a_fresh_spnego_token_for_http_at_the_rm_host_with_every_
     fake = FakeGssapi()
     monkeypatch.setitem(sys.modules, "gssapi", fake)
     with source(rm.url, auth=YarnAuth("kerberos")) as yarn:
-        assert yarn.lookup_many([AppQuery(apps[0], "t")])[0].status is FOUND
+        assert status(yarn.lookup_many([AppQuery(apps[0], "t")])[0]) == FOUND
     assert [request.headers.get("Authorization") for request in rm.requests] == [
         negotiate(b"spnego-token-1"),
         negotiate(b"spnego-token-2"),
@@ -718,14 +724,14 @@ class TinyRmHandler(BaseHTTPRequestHandler):
 
 
 def listing_finds_the_app(yarn: YarnSource) -> bool:
-    return yarn.lookup_many([AppQuery(TINY_APP["id"], "t")])[0].status is FOUND
+    return status(yarn.lookup_many([AppQuery(TINY_APP["id"], "t")])[0]) == FOUND
 
 
 def test_one_kept_alive_connection_per_rm_closed_by_close():
     with TinyRm() as rm:
         with source(rm.url) as yarn:
             assert listing_finds_the_app(yarn)
-            assert yarn.lookup(AppQuery(TINY_APP["id"], "t")).status is FOUND
+            assert status(yarn.lookup(AppQuery(TINY_APP["id"], "t"))) == FOUND
         assert [(number, path) for number, path, _ in rm.seen] == [(1, INFO), (1, APPS), (1, TINY_APP_PATH)]
         rm.wait_until_all_connections_are_closed()
 
@@ -734,7 +740,7 @@ def test_a_kept_alive_connection_the_rm_closed_is_reopened_without_failing_or_re
     with TinyRm(drop_idle=True) as rm, source(rm.url, retries=0) as yarn:
         assert listing_finds_the_app(yarn)
         time.sleep(0.1)  # the RM has certainly closed its end by now
-        assert yarn.lookup(AppQuery(TINY_APP["id"], "t")).status is FOUND
+        assert status(yarn.lookup(AppQuery(TINY_APP["id"], "t"))) == FOUND
         assert [(number, path) for number, path, _ in rm.seen] == [(1, INFO), (2, APPS), (3, TINY_APP_PATH)]
         assert yarn.requests_made == 3
 

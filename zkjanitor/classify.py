@@ -1,28 +1,17 @@
 """Give each decoded session its verdict (docs/contract.md, Verdicts).
 
-``classify`` is a pure function of the session, the application source's
-answer, the clock and the policy, so every rule can be tested by table.
+``classify`` is a pure function of the session, the evidence (one
+:class:`~zkjanitor.model.Lookup`, in any source's words: a phase, never a
+source's own state names), the clock and the policy, so every rule can be
+tested by table, and a new source changes no rule here.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from zkjanitor.model import (
-    REASONS,
-    Classification,
-    Lookup,
-    LookupStatus,
-    Session,
-    Verdict,
-    from_all_fields,
-)
+from zkjanitor.model import REASONS, AppPhase, Classification, Lookup, Session, Verdict, from_all_fields
 from zkjanitor.units import format_duration
-
-ACTIVE_APP_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
-FINISHED_APP_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
-UNVOUCHED_ABSENCE = frozenset({"rm-cannot-vouch", "app-newer-than-rm"})
-"""UNKNOWN reasons of a source that did not find the application but cannot vouch that it is gone."""
 
 
 class Policy(NamedTuple):
@@ -73,26 +62,20 @@ def classify(
     if lookup is None:
         return _classification((Verdict.UNKNOWN, "no-source", age_since_created, None))
 
-    status, record, detail = lookup
-    if status is LookupStatus.NOT_FOUND:
+    phase, record, detail, _, authoritative = lookup
+    if phase is AppPhase.ACTIVE:
+        return _classification((Verdict.LIVE, "app-active", age_since_created, None))
+    if phase is AppPhase.FINISHED:
+        # YARN reports finishedTime 0 for an app that has not finished.
+        finished_ms = (record.finished_ms if record is not None else None) or None
+        age = age_since_created if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
+        return _classification((Verdict.STALE, "app-finished", age, finished_ms))
+    if phase is AppPhase.NOT_FOUND:
         if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
             return _classification((Verdict.LIVE, "within-grace", age_since_created, None))
-        reason = "app-forgotten" if session.app_id else "never-submitted"
-        return _classification((Verdict.STALE, reason, age_since_created, None))
-
-    if status is LookupStatus.FOUND and record is not None:
-        state = record.state.upper()
-        if state in ACTIVE_APP_STATES:
-            return _classification((Verdict.LIVE, "app-active", age_since_created, None))
-        if state in FINISHED_APP_STATES:
-            # YARN reports finishedTime 0 for an app that has not finished.
-            finished_ms = record.finished_ms or None
-            age = age_since_created if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
-            return _classification((Verdict.STALE, "app-finished", age, finished_ms))
-        return _classification((Verdict.UNKNOWN, "unrecognised-app-state", age_since_created, None))
-
-    # UNKNOWN, or a FOUND answer without its record: the source cannot vouch.
-    if detail in UNVOUCHED_ABSENCE and now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
-        return _classification((Verdict.LIVE, "within-grace", age_since_created, None))
+        if authoritative:
+            reason = "app-forgotten" if session.app_id else "never-submitted"
+            return _classification((Verdict.STALE, reason, age_since_created, None))
+    # UNKNOWN, or a "not found" its source cannot vouch for: no evidence either way.
     reason = detail if detail in REASONS[Verdict.UNKNOWN] else "source-error"
     return _classification((Verdict.UNKNOWN, reason, age_since_created, None))

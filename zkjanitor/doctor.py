@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Callable, ContextManager, List, Optional, Sequence
 
 from zkjanitor.advice import Finding
-from zkjanitor.errors import SourceUnavailable, ZkJanitorError, ZooKeeperUnavailable
+from zkjanitor.errors import ZkJanitorError, ZooKeeperUnavailable
 from zkjanitor.inventory import COUNTER_NODE
 from zkjanitor.model import SessionType
 from zkjanitor.scan import classify_inventory
-from zkjanitor.sources.yarn import YarnSource
+from zkjanitor.sources.base import AppStateSource
 from zkjanitor.store import SessionStore
 
 OpenStore = Callable[[], ContextManager[SessionStore]]
@@ -29,23 +29,17 @@ def check_store(open_store: OpenStore, location: str, types: Sequence[SessionTyp
         return [Finding("error", "zookeeper", location, str(exc), "fix --zk or the network first")]
 
 
-def check_yarn(source: Optional[YarnSource]) -> List[Finding]:
-    """Is there an active ResourceManager among the configured URLs?"""
+def check_source(source: Optional[AppStateSource]) -> List[Finding]:
+    """Is the evidence source there and answering (for YARN: an active ResourceManager among the URLs)?"""
     if source is None:
         return [Finding("warning", "yarn", None, "no --yarn given: zkjanitor cannot tell live sessions from stale",
                         "pass --yarn http://<rm>:8088 (repeat for each RM of an HA pair)")]
-    try:
-        active = source.find_active()
-    except SourceUnavailable as exc:
-        return [Finding("error", "yarn", ", ".join(source.urls), str(exc), "check --yarn and the YARN auth options")]
-    fix = "check that ResourceManager, --yarn and the YARN auth options"
-    passed_over = [Finding("warning", "yarn", None, note, fix) for note in source.notes]
-    return passed_over + [Finding("ok", "yarn", active, "active ResourceManager found", "")]
+    return source.check()
 
 
 def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
-                   source: Optional[YarnSource]) -> List[Finding]:
-    """Can every session record be read, and can the ResourceManager vouch for them? Reads the store, as a scan does."""
+                   source: Optional[AppStateSource]) -> List[Finding]:
+    """Can every session record be read, and can the source vouch for them? Reads the store, as a scan does."""
     try:
         with open_store() as store:
             inventory = store.read(types)
@@ -67,10 +61,10 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
         return findings
     result = classify_inventory(inventory, source)
     if result.source_error:
-        return findings + [Finding("error", "yarn", ", ".join(source.urls), result.source_error,
+        return findings + [Finding("error", source.name, None, result.source_error,
                                    "check that --yarn names the cluster Livy submits to")]
     asked = [r for r in result.reports if r.session.corrupt is None]
     known = sum(1 for r in asked if r.app is not None)
-    return findings + [Finding("ok", "yarn", None, f"the ResourceManager knows {known:,} of the store's "
+    return findings + [Finding("ok", source.name, None, f"{source.name} knows {known:,} of the store's "
                                f"{len(asked):,} sessions' applications", "")]
 

@@ -93,23 +93,35 @@ class AppRecord(NamedTuple):
     finished_ms: Optional[int] = None
 
 
-class LookupStatus(str, Enum):
-    FOUND = "found"
+class AppPhase(str, Enum):
+    """Where a session's application is in its life, in any source's words."""
+
+    ACTIVE = "active"
+    FINISHED = "finished"
     NOT_FOUND = "not-found"
     UNKNOWN = "unknown"
 
 
 class Lookup(NamedTuple):
-    """A source's answer for one session.
+    """One source's answer for one session (the contract is in zkjanitor/sources/base.py).
 
-    ``FOUND`` carries the record; ``NOT_FOUND`` means the source, reachable and
-    answering, has no such application; ``UNKNOWN`` means it cannot say, and
-    ``detail`` is a short machine-friendly reason (e.g. ``not-a-yarn-app-id``).
+    ``record`` is what the source knows of the application (its raw state for
+    display, its finish time); ``detail`` is a short machine-friendly reason:
+    why the answer is ``UNKNOWN``, or why a ``NOT_FOUND`` is not
+    ``authoritative`` (the source cannot vouch that it would know the
+    application, e.g. ``rm-cannot-vouch``). ``source`` names who said it.
     """
 
-    status: LookupStatus
+    phase: AppPhase
     record: Optional[AppRecord] = None
     detail: Optional[str] = None
+    source: Optional[str] = None
+    authoritative: bool = True
+
+    @property
+    def settled(self) -> bool:
+        """The answer is positive evidence (the app runs, or it ended): no other source need be asked."""
+        return self.phase is AppPhase.ACTIVE or self.phase is AppPhase.FINISHED
 
 
 class Classification(NamedTuple):
@@ -128,6 +140,8 @@ class SessionReport(NamedTuple):
     age_seconds: float
     app: Optional[AppRecord] = None
     finished_ms: Optional[int] = None
+    source: Optional[str] = None
+    """Which evidence source decided (``yarn``); None when none was asked (corrupt, no source)."""
 
 
 _Record = TypeVar("_Record", bound=tuple)
@@ -150,11 +164,11 @@ def from_all_fields(cls: Type[_Record]) -> Callable[[Tuple[Any, ...]], _Record]:
 # The reasons behind each verdict. Users and scripts see these strings.
 REASONS = {
     Verdict.LIVE: {
-        "app-active": "the application is known and not finished (NEW ... RUNNING)",
+        "app-active": "the application is known and not finished (YARN: NEW ... RUNNING)",
         "within-grace": "no application found yet, but the session is younger than the grace period",
     },
     Verdict.STALE: {
-        "app-finished": "the application ended (FINISHED, FAILED or KILLED)",
+        "app-finished": "the application ended (YARN: FINISHED, FAILED or KILLED)",
         "app-forgotten": "the ResourceManager, which knows the store's other applications, has no record of the appId",
         "never-submitted": "appId is null and no application carries the session's tag (the RM vouches as above)",
     },

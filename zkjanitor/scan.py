@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from itertools import repeat
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from zkjanitor.classify import Policy, classify
 from zkjanitor.errors import SourceUnavailable
 from zkjanitor.inventory import Inventory
-from zkjanitor.model import Lookup, LookupStatus, SessionReport, SessionType, Verdict, from_all_fields
+from zkjanitor.model import AppPhase, Lookup, SessionReport, SessionType, Verdict, from_all_fields
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
-UNREACHABLE = Lookup(LookupStatus.UNKNOWN, detail="source-unreachable")
 _report = from_all_fields(SessionReport)
 
 
@@ -27,6 +26,8 @@ class ScanResult(NamedTuple):
     """Why the source's answers cannot be used to prune: unreachable, or unable to vouch for "not found"."""
     source_notes: Sequence[str] = ()
     """What the source said about how it answered (:attr:`AppStateSource.notes`), one warning each."""
+    source_errors: Mapping[str, str] = {}
+    """Per source of a chain, why it failed while others answered: its sessions rest on the others' word."""
 
 
 class Summary(NamedTuple):
@@ -62,16 +63,18 @@ def classify_inventory(
     lookups: Iterable[Optional[Lookup]] = repeat(None)
     source_error = cannot_vouch = None
     source_notes: Sequence[str] = ()
+    source_errors: Mapping[str, str] = {}
     if source is not None:
-        queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms) for s in sessions if s.corrupt is None]
+        queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms, s.type, s.id) for s in sessions if s.corrupt is None]
         try:
             answers = source.lookup_many(queries)
         except SourceUnavailable as exc:
             source_error = str(exc)
-            answers = [UNREACHABLE] * len(queries)
+            answers = [Lookup(AppPhase.UNKNOWN, detail="source-unreachable", source=source.name)] * len(queries)
         else:
             cannot_vouch = source.cannot_vouch
             source_notes = tuple(source.notes)
+            source_errors = dict(source.errors)
         if len(queries) == len(sessions):
             lookups = answers
         else:  # corrupt sessions were not asked about
@@ -82,12 +85,18 @@ def classify_inventory(
     reports: List[SessionReport] = []
     add = reports.append
     new_report = _report  # every field, in order (model.from_all_fields): this runs per session
+    unvouched = False
     for session, lookup in zip(sessions, lookups):
         verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
-        add(new_report((session, verdict, reason, age, lookup and lookup.record, finished_ms)))
-    if cannot_vouch and any(report.reason == "rm-cannot-vouch" for report in reports):
+        if lookup is None:
+            add(new_report((session, verdict, reason, age, None, finished_ms, None)))
+            continue
+        add(new_report((session, verdict, reason, age, lookup.record, finished_ms, lookup.source)))
+        if verdict is Verdict.UNKNOWN and not lookup.authoritative:
+            unvouched = True
+    if cannot_vouch and unvouched:
         source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
-    return ScanResult(inventory, reports, now_ms, source_error, source_notes)
+    return ScanResult(inventory, reports, now_ms, source_error, source_notes, source_errors)
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:

@@ -9,7 +9,7 @@ import click
 
 from zkjanitor.advice import has_problems, review_livy_conf
 from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options
-from zkjanitor.doctor import check_sessions, check_store, check_yarn
+from zkjanitor.doctor import check_sessions, check_source, check_store
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK
 from zkjanitor.metrics import MetricSet
 from zkjanitor.render import json as json_render
@@ -37,7 +37,7 @@ def doctor(settings: Settings, metrics: Optional[MetricSet]) -> int:
     findings += check_store(open_store, settings.zk.connect, settings.types)
     source = settings.app_source()
     try:
-        findings += check_yarn(source)
+        findings += check_source(source)
         usable = source if source is not None and not has_problems(findings[-1:]) else None
         findings += check_sessions(open_store, settings.types, usable)
     finally:

@@ -92,4 +92,4 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
 
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
                     show_requested=bool(show), utc=utc)
-    return EXIT_UNREACHABLE if result.source_error else EXIT_OK
+    return EXIT_UNREACHABLE if result.source_error or result.source_errors else EXIT_OK

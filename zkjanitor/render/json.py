@@ -52,7 +52,7 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
     """
     # This runs for every session of a scan: both records are unpacked in one step each
     # (a ValueError if their fields change), and nothing is looked up twice.
-    session, verdict, reason, age_seconds, app, finished_ms = report
+    session, verdict, reason, age_seconds, app, finished_ms, source = report
     (session_type, session_id, path, data, version, ctime_ms, mtime_ms, app_id, app_tag, owner,
      proxy_user, name, kind, livy_version, _, driver_uri) = session
     few = _FEW_VALUES
@@ -79,7 +79,7 @@ def session_line(report: SessionReport, extra: Optional[Mapping[str, Any]] = Non
         f'"name": {"null" if name is None else encode(name)}, "kind": {few[kind]}, '
         f'"livy_version": {few[livy_version]}, '
         f'"driver_uri": {"null" if driver_uri is None else encode(driver_uri)}, '
-        f'"znode_version": {version}{end}'
+        f'"znode_version": {version}, "source": {few[source]}{end}'
     )
 
 
@@ -149,6 +149,7 @@ def scan_json(
         "unreadable": [{"path": path, "error": error} for path, error in inventory.unreadable],
         "anomalies": [{"path": path, "why": why} for path, why in inventory.anomalies],
         "source_error": result.source_error,
+        "source_errors": dict(result.source_errors),
         "warnings": list(warnings),
         "sessions": EncodedArray(map(session_line, sessions)),
     }

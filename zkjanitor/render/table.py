@@ -86,7 +86,7 @@ def sessions_table(reports: Sequence[SessionReport], *, utc: bool, action_of=Non
             session.type.value,
             str(session.id),
             Text(report.verdict.value, style=VERDICT_STYLE[report.verdict]),
-            report.reason,
+            _reason(report),
             plain(session.app_id),
             plain(report.app.state if report.app is not None else None),
             format_duration(report.age_seconds),
@@ -141,13 +141,20 @@ def render_scan(
         )
 
 
+def _reason(report: SessionReport) -> str:
+    """The reason, with the source that decided: ``app-finished (yarn)``."""
+    return report.reason if report.source is None else f"{report.reason} ({report.source})"
+
+
 def reasons_table(reports: Sequence[SessionReport]) -> Table:
-    """Why sessions got their verdicts: one row per (verdict, reason), with what it means."""
-    counts: Counter = Counter((report.verdict, report.reason) for report in reports)
+    """Why sessions got their verdicts: one row per (verdict, reason, deciding source), with what it means."""
+    counts: Counter = Counter((report.verdict, report.reason, report.source) for report in reports)
     order = list(Verdict)
     table = Table("verdict", "reason", "sessions", "meaning", show_edge=False, pad_edge=False)
-    for (verdict, reason), count in sorted(counts.items(), key=lambda item: (order.index(item[0][0]), -item[1])):
-        table.add_row(f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]", reason, f"{count:,}",
+    for (verdict, reason, source), count in sorted(counts.items(),
+                                                   key=lambda item: (order.index(item[0][0]), -item[1])):
+        shown = reason if source is None else f"{reason} ({source})"
+        table.add_row(f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]", shown, f"{count:,}",
                       REASONS[verdict].get(reason, ""))
     return table
 

@@ -1,54 +1,64 @@
-"""The interface every application-state source implements (YARN today).
+"""The interface every evidence source implements (YARN's ResourceManager today).
 
 Modelled on pip-audit's vulnerability service: one abstract source answers a
 per-item query, and a bulk query that sources override with something cheaper
-than asking item by item. A Spark History Server, Livy or Kubernetes source
-plugs in by subclassing :class:`AppStateSource`.
+than asking item by item. Sources are chained (:mod:`zkjanitor.sources.chain`):
+a Spark History Server, a YARN Timeline server, Livy or Kubernetes plugs in by
+subclassing :class:`AppStateSource`, without touching the classifier.
 
-The contract of an answer:
+The contract of an answer (:class:`~zkjanitor.model.Lookup`), always naming
+its ``source``:
 
-* ``Lookup(FOUND, record)`` or ``Lookup(NOT_FOUND)`` only when the source is
-  reachable, answering, and really has (or has no) such application;
-* ``Lookup(UNKNOWN, detail=<an UNKNOWN reason of model.REASONS>)`` when it
+* ``ACTIVE`` or ``FINISHED`` (with the record: raw state, finish time) only
+  when the source really knows the application in that phase;
+* ``NOT_FOUND`` when the source, reachable and answering, has no such
+  application. It makes a session stale, so it is ``authoritative`` only when
+  the source can vouch that it would know the application; otherwise
+  ``authoritative=False`` with the reason in ``detail``, and when that holds
+  for a whole run the source says why in :attr:`AppStateSource.cannot_vouch`;
+* ``UNKNOWN`` with ``detail`` (an UNKNOWN reason of ``model.REASONS``) when it
   cannot say for one item;
 * raise :class:`~zkjanitor.errors.SourceUnavailable` (one actionable line, no
   credentials) when the source cannot be reached or refuses us at all.
-
-``NOT_FOUND`` makes a session stale, so a source answers it only when it can
-vouch that it would know the application; otherwise it answers ``UNKNOWN``
-with the reason, and when that holds for a whole run it says why in
-:attr:`AppStateSource.cannot_vouch`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import List, NamedTuple, Optional, Sequence
+from typing import List, Mapping, NamedTuple, Optional, Sequence
 
-from zkjanitor.model import Lookup
+from zkjanitor.advice import Finding
+from zkjanitor.model import Lookup, SessionType
 
 
 class AppQuery(NamedTuple):
     """What a Livy session knows about its application: the id (may be null) and the tag.
 
-    ``created_ms`` is the session znode's creation time (ctime), when known: a
-    source uses it to judge whether it should know the application at all.
+    ``created_ms`` is the session record's creation time, when known: a source
+    uses it to judge whether it should know the application at all. The
+    session's own identity (``session_type``, ``session_id``) lets a source that
+    looks sessions up by Livy type and id (Livy's REST API) answer.
     """
 
     app_id: Optional[str]
     app_tag: Optional[str]
     created_ms: Optional[int] = None
+    session_type: Optional[SessionType] = None
+    session_id: Optional[int] = None
 
 
 class AppStateSource(ABC):
     """Answers "does this session's application still exist, and in what state?"."""
 
     name: str
-    """Short identifier used in logs and messages, e.g. ``"yarn"``."""
+    """Short identifier in answers, the JSON's ``source`` and messages, e.g. ``"yarn"``."""
 
     cannot_vouch: Optional[str] = None
     """Set by :meth:`lookup_many` when the source answered but cannot vouch for its
     "not found" answers (they came back ``UNKNOWN``): one line for the operator."""
+
+    errors: Mapping[str, str] = {}
+    """Per source, why it failed in the last :meth:`lookup_many` while others answered (a chain's)."""
 
     notes: Sequence[str] = ()
     """What the operator should know about how the source answered, one line each
@@ -69,6 +79,13 @@ class AppStateSource(ABC):
         two overlap; a failure surfaces from ``lookup_many``, and only if that
         call needs the source. The default fetches nothing ahead.
         """
+
+    def check(self) -> List[Finding]:
+        """``doctor``'s findings about this source: reachable, answering, who answers (e.g. the active RM).
+
+        The default asks nothing and says so.
+        """
+        return [Finding("info", self.name, None, "configured; doctor has no check for this source", "")]
 
     def close(self) -> None:
         """Release connections; the default holds none."""

@@ -47,8 +47,9 @@ from typing import (
 )
 from urllib.parse import urlsplit
 
+from zkjanitor.advice import Finding
 from zkjanitor.errors import ConfigError, SourceUnavailable
-from zkjanitor.model import AppRecord, Lookup, LookupStatus
+from zkjanitor.model import AppPhase, AppRecord, Lookup
 from zkjanitor.redact import redact_url_credentials
 from zkjanitor.sources.base import AppQuery, AppStateSource
 from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
@@ -58,14 +59,26 @@ log = logging.getLogger(__name__)
 INFO_PATH = "/ws/v1/cluster/info"
 APPS_PATH = "/ws/v1/cluster/apps"
 AUTH_KINDS = ("none", "simple", "basic", "kerberos")
+ACTIVE_STATES = frozenset({"NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING"})
 TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
 YARN_APP_ID = re.compile(r"application_[0-9]+_[0-9]+")
+SOURCE = "yarn"
 
-NOT_A_YARN_APP = Lookup(LookupStatus.UNKNOWN, detail="not-a-yarn-app")
-NOTHING_TO_ASK = Lookup(LookupStatus.UNKNOWN, detail="source-error")
-NOT_FOUND = Lookup(LookupStatus.NOT_FOUND)
-NEWER_THAN_RM = Lookup(LookupStatus.UNKNOWN, detail="app-newer-than-rm")
-CANNOT_VOUCH = Lookup(LookupStatus.UNKNOWN, detail="rm-cannot-vouch")
+NOT_A_YARN_APP = Lookup(AppPhase.UNKNOWN, detail="not-a-yarn-app", source=SOURCE)
+SOURCE_ERROR = Lookup(AppPhase.UNKNOWN, detail="source-error", source=SOURCE)
+NOT_FOUND = Lookup(AppPhase.NOT_FOUND, source=SOURCE)
+NEWER_THAN_RM = Lookup(AppPhase.NOT_FOUND, detail="app-newer-than-rm", source=SOURCE, authoritative=False)
+CANNOT_VOUCH = Lookup(AppPhase.NOT_FOUND, detail="rm-cannot-vouch", source=SOURCE, authoritative=False)
+
+
+def found(record: AppRecord) -> Lookup:
+    """The answer for an app the RM lists, in any source's words: its state names stay in the record."""
+    state = record.state.upper()
+    if state in ACTIVE_STATES:
+        return Lookup(AppPhase.ACTIVE, record, source=SOURCE)
+    if state in TERMINAL_STATES:
+        return Lookup(AppPhase.FINISHED, record, source=SOURCE)
+    return Lookup(AppPhase.UNKNOWN, record, detail="unrecognised-app-state", source=SOURCE)
 APP_ID_TIMESTAMP_AT = len("application_")
 
 
@@ -226,8 +239,8 @@ class _AppIndex:
         for record in records:
             for tag in record.tags:
                 by_tag[tag] = _preferred(by_tag.get(tag), record)
-        self.by_id: Dict[str, Lookup] = {record.app_id: Lookup(LookupStatus.FOUND, record) for record in records}
-        self.by_tag: Dict[str, Lookup] = {tag: Lookup(LookupStatus.FOUND, record) for tag, record in by_tag.items()}
+        self.by_id: Dict[str, Lookup] = {record.app_id: found(record) for record in records}
+        self.by_tag: Dict[str, Lookup] = {tag: found(record) for tag, record in by_tag.items()}
 
     def answer(self, query: AppQuery) -> Lookup:
         """The answer to any query: found, not found, or why YARN cannot be asked about it.
@@ -253,7 +266,7 @@ def _answer_without_yarn(query: AppQuery) -> Optional[Lookup]:
     if query.app_id:
         return None if is_yarn_app_id(query.app_id) else NOT_A_YARN_APP
     if not (query.app_tag or "").strip():
-        return NOTHING_TO_ASK
+        return SOURCE_ERROR
     return None
 
 
@@ -297,7 +310,7 @@ class YarnSource(AppStateSource):
     the caller's).
     """
 
-    name = "yarn"
+    name = SOURCE
 
     def __init__(
         self,
@@ -383,7 +396,7 @@ class YarnSource(AppStateSource):
                     newer[stamp] = self._newer_than_every_rm(app_id)
                 if newer[stamp]:
                     answers[at] = NEWER_THAN_RM
-        if any(answer.status is LookupStatus.FOUND for answer in answers):
+        if any(answer.record is not None for answer in answers):
             return answers
         still_missing = [at for at in missing if answers[at] is NOT_FOUND]
         if still_missing:
@@ -433,7 +446,7 @@ class YarnSource(AppStateSource):
             return (
                 NOT_FOUND
                 if _is_not_found_exception(response)
-                else Lookup(LookupStatus.UNKNOWN, detail="source-error")
+                else SOURCE_ERROR
             )
         if response.status_code != 200:
             log.warning(
@@ -442,13 +455,13 @@ class YarnSource(AppStateSource):
                 app_id,
                 _remote_message(response),
             )
-            return Lookup(LookupStatus.UNKNOWN, detail="source-error")
+            return SOURCE_ERROR
         try:
             payload = response.json()
             record = _record(payload.get("app") if isinstance(payload, dict) else None)
         except (ValueError, _Malformed) as exc:
             raise self._malformed(base, APPS_PATH + "/<id>", exc) from None
-        return Lookup(LookupStatus.FOUND, record)
+        return found(record)
 
     def _index_apps(self) -> _AppIndex:
         """Every app the RM remembers, of any type, indexed: the bulk query's one listing."""
@@ -504,6 +517,16 @@ class YarnSource(AppStateSource):
         raise SourceUnavailable(
             f"YARN ResourceManager {base} did not answer {path} ({failure}); check --yarn"
         )
+
+    def check(self) -> List[Finding]:
+        """An active ResourceManager among the URLs, and every RM passed over and why."""
+        try:
+            active = self.find_active()
+        except SourceUnavailable as exc:
+            return [Finding("error", SOURCE, ", ".join(self.urls), str(exc), "check --yarn and the YARN auth options")]
+        fix = "check that ResourceManager, --yarn and the YARN auth options"
+        passed_over = [Finding("warning", SOURCE, None, note, fix) for note in self.notes]
+        return passed_over + [Finding("ok", SOURCE, active, "active ResourceManager found", "")]
 
     def find_active(self) -> str:
         """The first URL whose ``/ws/v1/cluster/info`` says ACTIVE (no haState: a non-HA RM).

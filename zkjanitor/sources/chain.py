@@ -1,0 +1,85 @@
+"""Several evidence sources asked in turn, each only about what the ones before it could not settle.
+
+Order matters: the first source that says an application is active or
+finished settles it (put the most authoritative first: Livy, then YARN's
+ResourceManager, then its Timeline server, then the Spark History Server).
+When none settles a session, its answer is the first authoritative "not
+found", else the first source's answer (the most informative "unknown").
+
+A source that fails is reported in :attr:`ChainSource.errors` and
+:attr:`ChainSource.notes`; the others' answers stand, and the sessions it
+would have been asked about stay as the others left them. Only when every
+source fails does the chain raise :class:`~zkjanitor.errors.SourceUnavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+from zkjanitor.advice import Finding
+from zkjanitor.errors import SourceUnavailable
+from zkjanitor.model import AppPhase, Lookup
+from zkjanitor.sources.base import AppQuery, AppStateSource
+
+
+def _better(current: Optional[Lookup], candidate: Lookup) -> Lookup:
+    """The answer to keep for one session: settled beats all, then an authoritative "not found", then the first."""
+    if current is None or candidate.settled:
+        return candidate
+    if candidate.phase is AppPhase.NOT_FOUND and candidate.authoritative and not (
+            current.phase is AppPhase.NOT_FOUND and current.authoritative):
+        return candidate
+    return current
+
+
+class ChainSource(AppStateSource):
+    """Asks ``sources`` in order (see the module docstring)."""
+
+    name = "chain"
+
+    def __init__(self, sources: Sequence[AppStateSource]) -> None:
+        if not sources:
+            raise ValueError("a chain needs at least one source")
+        self.sources = list(sources)
+        self.errors: Dict[str, str] = {}
+        """Source name -> why it failed in the last :meth:`lookup_many`."""
+
+    def lookup(self, query: AppQuery) -> Lookup:
+        return self.lookup_many([query])[0]
+
+    def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
+        self.errors = {}
+        self.cannot_vouch = None
+        notes: List[str] = []
+        answers: List[Optional[Lookup]] = [None] * len(queries)
+        pending = list(range(len(queries)))
+        for source in self.sources:
+            if not pending:
+                break
+            try:
+                got = source.lookup_many([queries[index] for index in pending])
+            except SourceUnavailable as exc:
+                self.errors[source.name] = str(exc)
+                notes.append(f"{source.name}: {exc}; the other sources' answers stand")
+                continue
+            notes.extend(source.notes)
+            self.cannot_vouch = self.cannot_vouch or source.cannot_vouch
+            for index, answer in zip(pending, got):
+                answers[index] = _better(answers[index], answer)
+            pending = [index for index in pending if not answers[index].settled]  # type: ignore[union-attr]
+        if len(self.errors) == len(self.sources):
+            raise SourceUnavailable("; ".join(self.errors.values()))
+        self.notes = notes
+        unanswered = Lookup(AppPhase.UNKNOWN, detail="source-unreachable")
+        return [answer or unanswered for answer in answers]
+
+    def prefetch(self) -> None:
+        for source in self.sources:
+            source.prefetch()
+
+    def check(self) -> List[Finding]:
+        return [finding for source in self.sources for finding in source.check()]
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
