@@ -15,6 +15,7 @@ from kazoo.client import KazooClient
 
 from tests.zk_helpers import remove_test_tree
 from zkjanitor.testing.livy_double import LivyDouble
+from zkjanitor.testing.timeline_double import TimelineDouble
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZooKeeperServer
 
@@ -97,3 +98,10 @@ def livy_server(zk_client: KazooClient, prefix: str) -> Iterator[LivyDouble]:
     """
     with LivyDouble(zk_client=zk_client, zk_prefix=prefix) as livy:
         yield livy
+
+
+@pytest.fixture
+def yarn_timeline() -> Iterator[TimelineDouble]:
+    """A YARN Timeline (application history) server double with Hadoop's caps: 10,000 apps, 7 days."""
+    with TimelineDouble() as timeline:
+        yield timeline
