@@ -383,12 +383,13 @@ class HttpDouble:
         try:
             early = self._before_auth(request)
             if early is not None:
-                return early
-            if self.authenticator is not None and not self._exempt_from_auth(request):
-                outcome = self.authenticator.authenticate(query, headers)
-                request = request._replace(user=outcome.user)
-                extra = outcome.headers
-            reply = self._handle(request)
+                reply = early
+            else:
+                if self.authenticator is not None and not self._exempt_from_auth(request):
+                    outcome = self.authenticator.authenticate(query, headers)
+                    request = request._replace(user=outcome.user)
+                    extra = outcome.headers
+                reply = self._handle(request)
         except _HttpError as error:
             reply = self._error_reply(request, error)
         if extra:
