@@ -14,6 +14,8 @@ import pytest
 from kazoo.client import KazooClient
 
 from tests.zk_helpers import remove_test_tree
+from zkjanitor.testing.livy_double import LivyDouble
+from zkjanitor.testing.timeline_double import TimelineDouble
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZooKeeperServer
 
@@ -86,3 +88,20 @@ def yarn_standby(yarn_rm):
     with YarnDouble(ha_state="STANDBY") as standby:
         standby.set_active(yarn_rm)
         yield standby
+
+
+@pytest.fixture
+def livy_server(zk_client: KazooClient, prefix: str) -> Iterator[LivyDouble]:
+    """A Livy REST double holding no session yet; its DELETEs remove znodes under this test's ``prefix``.
+
+    Seed it with ``add_batch``/``add_interactive`` or ``recover()`` from znodes the test created.
+    """
+    with LivyDouble(zk_client=zk_client, zk_prefix=prefix) as livy:
+        yield livy
+
+
+@pytest.fixture
+def yarn_timeline() -> Iterator[TimelineDouble]:
+    """A YARN Timeline (application history) server double with Hadoop's caps: 10,000 apps, 7 days."""
+    with TimelineDouble() as timeline:
+        yield timeline

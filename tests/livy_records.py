@@ -1,4 +1,4 @@
-"""Session records as each Livy release writes them (livy-state-store.md 2.4, 2.5).
+"""Session records as each Livy release writes them (docs/dev/livy-state-store.md 2.4, 2.5).
 
 Constructed examples, not captured data; ``…`` in the doc's secrets is replaced
 by made-up hex so the records are plain ASCII.

@@ -1,7 +1,7 @@
 """A live Livy server writing to its state store while ``zkjanitor prune --apply`` runs.
 
 The CLI runs in a subprocess with small batches and a pause between them; the
-test acts as Livy in between (livy-state-store.md section 3): it stores an
+test acts as Livy in between (docs/dev/livy-state-store.md section 3): it stores an
 ``appId`` (setData), deletes a session itself, re-creates a znode (Livy's
 ``save`` after a delete: a "zombie"), and keeps creating sessions and bumping
 ``nextSessionId`` in a background thread, as ``POST /batches`` does.

@@ -63,7 +63,7 @@ EXPECTED_KEYS = {
         "0.9": INTERACTIVE_KEYS_0_9,
     },
 }
-"""livy-state-store.md 2.4 and 2.5, in Jackson's (constructor) order."""
+"""docs/dev/livy-state-store.md 2.4 and 2.5, in Jackson's (constructor) order."""
 
 YARN_APP_ID = re.compile(r"^application_\d{13}_\d{4,}$")
 KUBERNETES_APP_ID = re.compile(r"^spark-[0-9a-f]{32}$")

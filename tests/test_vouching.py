@@ -1,7 +1,7 @@
 """A ResourceManager's "not found" makes a session stale only when that RM can vouch for it.
 
 Scenarios through the CLI against a real ZooKeeper and the YARN double
-(platform-facts.md 3.x): the wrong cluster's RM deletes nothing; an RM
+(docs/dev/platform-facts.md 3.x): the wrong cluster's RM deletes nothing; an RM
 restarted since, which remembers Livy's recent applications, still vouches
 for the old forgotten ones; an application of any type is judged by its own
 record; an appId newer than every RM's start is nobody's here.

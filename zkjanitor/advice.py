@@ -1,7 +1,7 @@
 """Review a ``livy.conf`` for settings that break recovery or make stale sessions pile up.
 
 Each rule follows from how Livy itself reads and uses the setting (see
-``docs/livy-state-store.md`` sections 1, 4 and 5); findings are written for the
+``docs/dev/livy-state-store.md`` sections 1, 4 and 5); findings are written for the
 operator: what happens to the cluster, and the value to use instead.
 """
 

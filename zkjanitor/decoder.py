@@ -1,6 +1,6 @@
 """Decode the znodes of Livy's session-recovery store.
 
-Livy writes compact UTF-8 JSON with Jackson (livy-state-store.md section 2).
+Livy writes compact UTF-8 JSON with Jackson (docs/dev/livy-state-store.md section 2).
 Decoding never raises on bad data: a znode zkjanitor cannot read is returned
 as a Session whose ``corrupt`` names the first problem found, so it is reported
 and never mistaken for a session zkjanitor understands.
@@ -50,7 +50,7 @@ _INTERACTIVE_FIELD_TYPES: Dict[str, type] = {
     "queue": str,
     "rscDriverUri": str,
 }
-"""The same for InteractiveRecoveryMetadata (livy-state-store.md 2.5)."""
+"""The same for InteractiveRecoveryMetadata (docs/dev/livy-state-store.md 2.5)."""
 
 _FIELD_TYPES = {
     SessionType.BATCH: _BATCH_FIELD_TYPES,
@@ -68,12 +68,12 @@ _LIVY_VERSION_MARKERS: Dict[SessionType, Tuple[Tuple[str, str], ...]] = {
     SessionType.BATCH: (("name", "0.6+"),),
 }
 """Newest first: the first key present in a record names the Livy version that
-wrote it (livy-state-store.md 2.6 rule 3); a record with none of them is from
+wrote it (docs/dev/livy-state-store.md 2.6 rule 3); a record with none of them is from
 OLDEST_LIVY_VERSION. Batch records look alike from 0.6 on."""
 
 PYSPARK3_KIND = "pyspark3"
 PYSPARK3_LIVY_VERSION = "0.3-0.4"
-"""Kind ``pyspark3`` exists only in 0.3 and 0.4 (livy-state-store.md 2.6 rule 4)."""
+"""Kind ``pyspark3`` exists only in 0.3 and 0.4 (docs/dev/livy-state-store.md 2.6 rule 4)."""
 
 
 def session_id_from_name(name: str) -> Optional[int]:

@@ -1,6 +1,6 @@
 """Application state from the YARN ResourceManager REST API.
 
-Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
+Facts this relies on (docs/dev/platform-facts.md section 3, docs/dev/livy-state-store.md 4.1-4.2):
 
 * with RM HA every RM's ``/ws/v1/cluster/info`` says whether it is ACTIVE; a
   standby answers every other request with HTTP 307. Redirects are never
@@ -15,7 +15,7 @@ Facts this relies on (platform-facts.md section 3, livy-state-store.md 4.1-4.2):
   compare lowercased.
 * 404 for an app id means "the RM does not remember it" (retention), which is
   what NOT_FOUND means here, but only when the RM can vouch that it would know
-  the application (platform-facts.md section 3.x): an id whose cluster
+  the application (docs/dev/platform-facts.md section 3.x): an id whose cluster
   timestamp is newer than every configured RM's start was not accepted by
   this cluster (``app-newer-than-rm``), and an RM that knows none of the
   store's applications may be another cluster's (``rm-cannot-vouch``).
@@ -378,7 +378,7 @@ class YarnSource(AppStateSource):
         return answers if self.trust_absence else self._vouched(queries, answers)
 
     def _vouched(self, queries: Sequence[AppQuery], answers: List[Lookup]) -> List[Lookup]:
-        """``answers`` with every "not found" this RM cannot vouch for turned ``UNKNOWN`` (platform-facts.md 3.x).
+        """``answers`` with every "not found" this RM cannot vouch for made non-authoritative (platform facts, 3.x).
 
         An appId newer than every RM's start was accepted elsewhere. And Livy
         submits to one cluster: an RM that knows none of the store's

@@ -4,7 +4,7 @@ Used by the fault tests. Each member is a :class:`QuorumPeer`: a
 :class:`~zkjanitor.testing.zkserver.ZooKeeperServer` (same JVM, logging, data
 directory and stop/kill handling) that runs ``QuorumPeerMain`` with
 ``server.N=127.0.0.1:PEER:ELECTION`` lines, a ``myid`` file and its own client
-port (platform-facts.md section 1). A member is ready when its ``srvr``
+port (docs/dev/platform-facts.md section 1). A member is ready when its ``srvr``
 four-letter word says ``Mode: leader`` or ``Mode: follower``: only then does
 it serve clients, and that needs a quorum, so the members start together.
 

@@ -3,7 +3,7 @@
 Used by the tests, ``make demo`` and the benchmarks. Three layers:
 
 * record builders (pure): Livy's JSON records exactly as each Livy version
-  writes them (livy-state-store.md 2.3-2.5, 4.1), YARN ResourceManager app
+  writes them (docs/dev/livy-state-store.md 2.3-2.5, 4.1), YARN ResourceManager app
   objects, and hostile payloads that Livy could not load;
 * ``seed``: creates the store layout and many znodes quickly, in pipelined,
   size-bounded ZooKeeper transactions;

@@ -1,7 +1,7 @@
 """An HTTP double of the YARN ResourceManager REST API, on a free loopback port.
 
 Used by the test suite, ``make demo`` and the benchmarks. It follows the
-documented API (platform-facts.md section 3; Hadoop's ``ResourceManagerRest.md``,
+documented API (docs/dev/platform-facts.md section 3; Hadoop's ``ResourceManagerRest.md``,
 ``RMWebServices``, ``RMWebAppFilter``, ``DeSelectFields``):
 
 * ``GET /ws/v1/cluster/info`` (and ``/ws/v1/cluster``) -> ``{"clusterInfo": {...}}``;
