@@ -2,7 +2,10 @@
 
 The file is replaced atomically (temp file in the same directory, fsync,
 rename), so the collector never reads half a file. Give each cron job its own
-file: the collector merges every ``*.prom`` file in its directory.
+file: the collector merges every ``*.prom`` file in its directory, and every
+series carries the ``command`` that wrote it, so two jobs' files never hold the
+same series (node_exporter would drop one of them and log an error at every
+scrape).
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ class MetricSet:
         full = f"zkjanitor_{name}"
         self._help.setdefault(full, help_text)
         self._samples.setdefault(full, []).append((dict(labels or {}), value))
+
+    def label_all(self, key: str, value: str) -> None:
+        """Give every sample that does not have label ``key`` yet the label ``key=value``."""
+        for samples in self._samples.values():
+            samples[:] = [(labels if key in labels else {**labels, key: value}, number)
+                          for labels, number in samples]
 
     def render(self) -> str:
         lines: List[str] = []
@@ -81,10 +90,12 @@ def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) 
 
 
 def add_run_metrics(metrics: MetricSet, command: str, *, finished_at: float, duration: float, exit_code: int) -> None:
+    """The run's own gauges; then every series of the set is labelled with ``command`` (see the module doc)."""
     labels = {"command": command}
     metrics.gauge("last_run_timestamp_seconds", "When zkjanitor last finished (Unix time).", finished_at, labels)
     metrics.gauge("last_run_duration_seconds", "How long the last run took.", duration, labels)
     metrics.gauge("last_run_exit_code", "Exit code of the last run (0 is success).", exit_code, labels)
+    metrics.label_all("command", command)
 
 
 def add_prune_metrics(metrics: MetricSet, counts: Mapping[str, int], actions: Sequence[str]) -> None:
