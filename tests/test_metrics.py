@@ -64,6 +64,29 @@ def test_a_failed_run_still_records_its_exit_code(tmp_path):
     assert samples(metrics_file)[("zkjanitor_last_run_exit_code", (("command", "scan"),))] == 3
 
 
+def test_the_last_success_outlives_failed_runs(seeded, old_zk_server, prefix, yarn_rm, tmp_path):
+    """A failed run replaces the file but keeps when the command last succeeded, for a "not succeeding" alert."""
+    metrics_file = tmp_path / "zkjanitor_check.prom"
+    check = ["check", "--prefix", prefix, "--yarn", yarn_rm.url, "--max-stale", "0", "--timeout", "1",
+             "--metrics-file", str(metrics_file)]
+    success = ("zkjanitor_last_success_timestamp_seconds", (("command", "check"),))
+    finished = ("zkjanitor_last_run_timestamp_seconds", (("command", "check"),))
+    exit_code = ("zkjanitor_last_run_exit_code", (("command", "check"),))
+
+    assert run_cli([*check, "--zk", old_zk_server.connect_string]).exit_code == 1  # a limit exceeded: check worked
+    first = samples(metrics_file)
+    assert first[success] == first[finished]
+    for _ in range(2):
+        assert run_cli([*check, "--zk", f"127.0.0.1:{closed_port()}"]).exit_code == 3
+        failed = samples(metrics_file)
+        assert failed[exit_code] == 3 and failed[finished] > first[finished]
+        assert failed[success] == first[success]
+    assert run_cli([*check, "--zk", old_zk_server.connect_string]).exit_code == 1
+    again = samples(metrics_file)
+    assert again[success] == again[finished] > first[success]
+    assert metrics_file.read_text().count("zkjanitor_last_success_timestamp_seconds{") == 1
+
+
 def test_label_values_are_escaped(tmp_path):
     metrics = MetricSet()
     metrics.gauge("x", "help", 1, {"path": 'a\\b"c\nd'})
