@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Set, Tuple
@@ -23,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import closed_port, run_cli, seed_scenario
 from tests.zk_helpers import remove_test_tree
 from zkjanitor.testing.yarn_double import YarnDouble
+from zkjanitor.testing.zkserver import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "contrib" / "prometheus" / "zkjanitor-alerts.yml"
@@ -138,3 +141,45 @@ def written_metrics(old_zk_server, tmp_path_factory) -> Iterator[WrittenMetrics]
         remove_test_tree(client, f"/{prefix}/v1/batch")
         client.stop()
         client.close()
+
+
+class NodeExporter(NamedTuple):
+    url: str  # its /metrics
+    instance: str  # host:port, the `instance` label a scrape of it gets
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.url, timeout=10) as response:  # noqa: S310 (loopback)
+            assert response.status == 200
+            return response.read().decode("utf-8")
+
+
+@pytest.fixture(scope="session")
+def node_exporter(written_metrics, tmp_path_factory) -> Iterator[NodeExporter]:
+    """Debian's node_exporter on 127.0.0.1, with only its textfile collector, serving the files zkjanitor wrote."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("node_exporter") / "log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [tool("prometheus-node-exporter"), "--collector.disable-defaults", "--collector.textfile",
+             f"--collector.textfile.directory={written_metrics.directory}", f"--web.listen-address={LOOPBACK}:{port}",
+             "--web.disable-exporter-metrics"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    exporter = NodeExporter(f"http://{LOOPBACK}:{port}/metrics", f"{LOOPBACK}:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, f"node_exporter exited {process.returncode}:\n{log.read_text()}"
+            try:
+                exporter.scrape()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"node_exporter did not answer in 20s:\n{log.read_text()}"
+                time.sleep(0.1)
+        yield exporter
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
