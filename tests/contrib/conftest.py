@@ -13,12 +13,14 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Set, Tuple
 
 import pytest
+import yaml
 from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -180,6 +182,67 @@ def node_exporter(written_metrics, tmp_path_factory) -> Iterator[NodeExporter]:
         process.terminate()
         try:
             process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class Prometheus(NamedTuple):
+    url: str
+
+    def api(self, path: str, **params: str) -> dict:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as response:  # noqa: S310
+            document = json.loads(response.read().decode("utf-8"))
+        assert document["status"] == "success", document
+        return document["data"]
+
+    def query(self, expr: str) -> List[dict]:
+        return self.api("query", query=expr)["result"]
+
+
+@pytest.fixture(scope="session")
+def prometheus(node_exporter, tmp_path_factory) -> Iterator[Prometheus]:
+    """Debian's Prometheus on 127.0.0.1, scraping node_exporter every second and evaluating the rules.
+
+    Ready when it has scraped zkjanitor's series and evaluated every rule at least twice.
+    """
+    work = tmp_path_factory.mktemp("prometheus")
+    config = work / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [{"job_name": "node", "static_configs": [{"targets": [node_exporter.instance]}]}],
+    }))
+    port = free_port()
+    log = work / "log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={work / 'data'}",
+             f"--web.listen-address={LOOPBACK}:{port}", "--log.level=warn"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+    server = Prometheus(f"http://{LOOPBACK}:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"prometheus exited {process.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"prometheus not ready in 60s:\n{log.read_text()}"
+            try:
+                groups = server.api("rules")["groups"]
+                scraped = server.query("zkjanitor_last_run_exit_code")
+            except OSError:
+                groups, scraped = [], []
+            rules = [rule for group in groups for rule in group["rules"]]
+            evaluated = rules and not any(rule.get("lastEvaluation", "0001").startswith("0001") for rule in rules)
+            if scraped and evaluated:
+                time.sleep(2.5)  # two more evaluations, now on scraped data
+                break
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
