@@ -23,11 +23,12 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
 
-# Debian's promtool (package prometheus) and node_exporter for tests/contrib. policy-rc.d (created for the
-# install only when there is none) keeps the packages' services from starting: the tests run their own.
+# Debian's promtool and Prometheus (package prometheus) and node_exporter for tests/contrib. policy-rc.d
+# (created for the install only when there is none) keeps the packages' services from starting: the tests
+# run their own, on 127.0.0.1.
 contrib-deps:
 	@pkgs=""; \
-	command -v promtool >/dev/null || pkgs="$$pkgs prometheus"; \
+	{ command -v promtool && command -v prometheus; } >/dev/null || pkgs="$$pkgs prometheus"; \
 	command -v prometheus-node-exporter >/dev/null || pkgs="$$pkgs prometheus-node-exporter"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "Installing with apt-get:$$pkgs (their services are not started)"; \
@@ -58,7 +59,7 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-# The alerting rules, the dashboard and the metrics file, with the real promtool and node_exporter.
+# The alerting rules, the dashboard and the metrics files, with the real promtool, Prometheus and node_exporter.
 test-contrib: setup contrib-deps
 	$(PY) -m pytest -q -m contrib
 
