@@ -48,7 +48,7 @@ def test_check_does_not_pass_when_session_znodes_cannot_be_read(zk_server, unrea
     document = json.loads(allowed.stdout)
     assert document["summary"]["unreadable"] == 12 and document["summary"]["sessions"] == 2
     assert document["violations"] == [{"limit": "max-sessions", "value": 14, "threshold": 10}]
-    assert "zkjanitor_unreadable_session_znodes 12" in (tmp_path / "m.prom").read_text()
+    assert 'zkjanitor_unreadable_session_znodes{command="check"} 12' in (tmp_path / "m.prom").read_text()
 
 
 def test_scan_and_doctor_report_unreadable_session_znodes(zk_server, unreadable_store):

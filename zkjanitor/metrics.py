@@ -2,22 +2,34 @@
 
 The file is replaced atomically (temp file in the same directory, fsync,
 rename), so the collector never reads half a file. Give each cron job its own
-file: the collector merges every ``*.prom`` file in its directory.
+file: the collector merges every ``*.prom`` file in its directory, and every
+series carries the ``command`` that wrote it, so two jobs' files never hold the
+same series (node_exporter would drop one of them and log an error at every
+scrape).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from zkjanitor.errors import ConfigError
+from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError
 from zkjanitor.model import Verdict
 from zkjanitor.scan import ScanResult, Summary
 
 Labels = Mapping[str, str]
+
+# A run "succeeds" when it did its job: exit 0, or 1 for check and doctor (they ran and found something).
+# Not exit 5: a prune that keeps finding the lock held is not pruning.
+SUCCESS_EXIT_CODES = (EXIT_OK, EXIT_LIMIT_EXCEEDED)
+_LAST_SUCCESS = "last_success_timestamp_seconds"
+_LAST_SUCCESS_HELP = ("When this command last succeeded (Unix time): exit 0, or 1 for check and doctor; "
+                      "kept from the previous file by a run that fails.")
+_LAST_SUCCESS_SAMPLE = re.compile(rf"^zkjanitor_{_LAST_SUCCESS}(\{{[^\n]*\}})? [-+0-9.eE]+$")
 
 
 class MetricSet:
@@ -31,6 +43,12 @@ class MetricSet:
         full = f"zkjanitor_{name}"
         self._help.setdefault(full, help_text)
         self._samples.setdefault(full, []).append((dict(labels or {}), value))
+
+    def label_all(self, key: str, value: str) -> None:
+        """Give every sample that does not have label ``key`` yet the label ``key=value``."""
+        for samples in self._samples.values():
+            samples[:] = [(labels if key in labels else {**labels, key: value}, number)
+                          for labels, number in samples]
 
     def render(self) -> str:
         lines: List[str] = []
@@ -81,10 +99,14 @@ def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) 
 
 
 def add_run_metrics(metrics: MetricSet, command: str, *, finished_at: float, duration: float, exit_code: int) -> None:
+    """The run's own gauges; then every series of the set is labelled with ``command`` (see the module doc)."""
     labels = {"command": command}
     metrics.gauge("last_run_timestamp_seconds", "When zkjanitor last finished (Unix time).", finished_at, labels)
     metrics.gauge("last_run_duration_seconds", "How long the last run took.", duration, labels)
     metrics.gauge("last_run_exit_code", "Exit code of the last run (0 is success).", exit_code, labels)
+    if exit_code in SUCCESS_EXIT_CODES:
+        metrics.gauge(_LAST_SUCCESS, _LAST_SUCCESS_HELP, finished_at, labels)
+    metrics.label_all("command", command)
 
 
 def add_prune_metrics(metrics: MetricSet, counts: Mapping[str, int], actions: Sequence[str]) -> None:
@@ -104,8 +126,38 @@ def check_writable(path: Path) -> None:
     os.unlink(temp_name)
 
 
+def _with_last_success_kept(path: Path, text: str) -> str:
+    """``text`` plus the last-success samples of the file at ``path`` that ``text`` does not replace.
+
+    A failed run writes no last-success sample; keeping the previous one lets an
+    alert ask "when did prune last succeed?" however many runs failed since.
+    """
+    try:
+        old = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return text  # no previous file (or not one of ours): nothing to keep
+    lines = text.splitlines()
+    present = [i for i, line in enumerate(lines) if _LAST_SUCCESS_SAMPLE.match(line)]
+    replaced = {lines[i].rsplit(" ", 1)[0] for i in present}
+    kept = [line for line in old.splitlines()
+            if _LAST_SUCCESS_SAMPLE.match(line) and line.rsplit(" ", 1)[0] not in replaced]
+    if not kept:
+        return text
+    if present:  # the samples of one metric stay together
+        lines[present[-1] + 1:present[-1] + 1] = kept
+    else:
+        name = f"zkjanitor_{_LAST_SUCCESS}"
+        lines += [f"# HELP {name} {_LAST_SUCCESS_HELP}", f"# TYPE {name} gauge", *kept]
+    return "\n".join(lines) + "\n"
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix."""
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never a mix.
+
+    The previous file's ``zkjanitor_last_success_timestamp_seconds`` samples that
+    ``text`` has no value for are kept (see :func:`_with_last_success_kept`).
+    """
+    text = _with_last_success_kept(path, text)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
