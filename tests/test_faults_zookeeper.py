@@ -213,12 +213,14 @@ def test_an_interrupted_prune_left_every_deleted_znode_in_the_backup(own_server,
     try:
         seed_store(client, prefix, yarn_rm, stale=12)
         before = read_tree(client, store_root(prefix))
+        metrics = tmp_path / "prune.prom"
         run, backup = start_prune_until_backed_up(own_server.connect_string, prefix, yarn_rm.url, tmp_path,
-                                                  *BATCH_WINDOW, "-q", backed_up=3)
+                                                  *BATCH_WINDOW, "-q", "--metrics-file", str(metrics), backed_up=3)
         run.signal(signum)
         outcome = run.finish(timeout=30)
 
         assert "Traceback" not in outcome.stderr
+        assert f'zkjanitor_last_run_exit_code{{command="prune"}} {outcome.code}' in metrics.read_text()
         if signum == signal.SIGINT:
             assert outcome.code == 130
             assert f"every znode deleted so far is in {backup}" in outcome.stderr

@@ -551,6 +551,9 @@ def pass_settings(func: Callable) -> Callable:
         except ZkJanitorError as exc:
             code = exc.exit_code
             raise
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): not a bug of ours
+            code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+            raise
         finally:
             if metrics is not None and settings.metrics_file is not None:
                 finished = time.time()
