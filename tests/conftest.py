@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 from kazoo.client import KazooClient
 
-from tests.zk_helpers import remove_test_tree
+from tests.support.zk_helpers import remove_test_tree
 from zkjanitor.testing.livy_double import LivyDouble
 from zkjanitor.testing.timeline_double import TimelineDouble
 from zkjanitor.testing.yarn_double import YarnDouble

@@ -154,7 +154,7 @@ def from_all_fields(cls: Type[_Record]) -> Callable[[Tuple[Any, ...]], _Record]:
     for the records made once per session of a scan (``Znode``, ``Session``,
     ``Classification``, ``SessionReport``). Nothing checks the tuple: a field
     added, removed or moved must be added, removed or moved in every caller;
-    tests/test_model.py pins each such record's field order so that a change
+    tests/unit/test_model.py pins each such record's field order so that a change
     there fails until the callers are looked at. Everywhere else, build records
     by keyword.
     """

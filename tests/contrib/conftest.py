@@ -24,8 +24,8 @@ import yaml
 from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import closed_port, run_cli, seed_scenario
-from tests.zk_helpers import remove_test_tree
+from tests.support.helpers import closed_port, run_cli, seed_scenario
+from tests.support.zk_helpers import remove_test_tree
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import LOOPBACK, free_port
 

@@ -1,7 +1,7 @@
 """Every rule of docs/prune-and-restore.md, on :class:`Janitor` with the in-memory store: no server, milliseconds.
 
 The same rules are tested through the CLI against a real ZooKeeper in
-tests/test_cli_prune.py and tests/test_cli_restore.py; these show that they
+tests/cli/test_cli_prune.py and tests/cli/test_cli_restore.py; these show that they
 live in the library, where any store and any caller gets them.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.session_znodes import livy_record
+from tests.support.session_znodes import livy_record
 from tests.support.sources import DictSource
 from zkjanitor.backup import read_backup
 from zkjanitor.check import Limits
