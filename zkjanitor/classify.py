@@ -63,13 +63,15 @@ def classify(
         return _classification((Verdict.UNKNOWN, "no-source", age_since_created, None))
 
     phase, record, detail, _, authoritative = lookup
-    if phase is AppPhase.ACTIVE:
-        return _classification((Verdict.LIVE, "app-active", age_since_created, None))
+    if phase is AppPhase.ACTIVE:  # a source may name its own reason (Livy's livy-active)
+        reason = detail if detail in REASONS[Verdict.LIVE] else "app-active"
+        return _classification((Verdict.LIVE, reason, age_since_created, None))
     if phase is AppPhase.FINISHED:
         # YARN reports finishedTime 0 for an app that has not finished.
         finished_ms = (record.finished_ms if record is not None else None) or None
         age = age_since_created if finished_ms is None else max(0.0, (now_ms - finished_ms) / 1000.0)
-        return _classification((Verdict.STALE, "app-finished", age, finished_ms))
+        reason = detail if detail in REASONS[Verdict.STALE] else "app-finished"
+        return _classification((Verdict.STALE, reason, age, finished_ms))
     if phase is AppPhase.NOT_FOUND:
         if now_ms - session.ctime_ms < policy.grace_seconds * 1000.0:
             return _classification((Verdict.LIVE, "within-grace", age_since_created, None))
@@ -77,5 +79,8 @@ def classify(
             reason = "app-forgotten" if session.app_id else "never-submitted"
             return _classification((Verdict.STALE, reason, age_since_created, None))
     # UNKNOWN, or a "not found" its source cannot vouch for: no evidence either way.
-    reason = detail if detail in REASONS[Verdict.UNKNOWN] else "source-error"
+    if detail in REASONS[Verdict.UNKNOWN]:
+        reason = detail
+    else:
+        reason = "no-evidence" if phase is AppPhase.NOT_FOUND else "source-error"
     return _classification((Verdict.UNKNOWN, reason, age_since_created, None))

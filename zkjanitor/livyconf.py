@@ -207,6 +207,21 @@ class LivyConf(NamedTuple):
         return legacy_url
 
     @property
+    def rest_url(self) -> Optional[str]:
+        """Livy's REST URL from ``livy.server.host`` and ``livy.server.port`` (8998), or None.
+
+        None when the host is unset or a wildcard (``0.0.0.0``: Livy listens
+        everywhere and the file does not say where to reach it). https when
+        ``livy.keystore`` is set, as Livy then serves TLS only.
+        """
+        host = (self.settings.get("livy.server.host") or "").strip(_JAVA_TRIM_CHARACTERS)
+        if not host or host in ("0.0.0.0", "::"):
+            return None
+        port = (self.settings.get("livy.server.port") or "8998").strip(_JAVA_TRIM_CHARACTERS)
+        scheme = "https" if self.settings.get("livy.keystore") else "http"
+        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    @property
     def key_prefix(self) -> str:
         """``livy.server.recovery.zk-state-store.key-prefix`` (default ``livy``), used verbatim."""
         return self.settings.get(KEY_PREFIX, DEFAULT_KEY_PREFIX)

@@ -96,6 +96,10 @@ def add_store_metrics(metrics: MetricSet, result: ScanResult, summary: Summary) 
         metrics.gauge("oldest_stale_age_seconds", "Age of the oldest stale session.", summary.oldest_stale_seconds)
     metrics.gauge("source_up", "1 when the application-state source answered and could vouch for its answers, else 0.",
                   0 if result.source_error else 1)
+    for source, facts in result.source_facts.items():
+        for kind, count in facts.items():
+            metrics.gauge("source_sessions", "What a source reports of the store's sessions (Livy: held, "
+                          "only_in_store, only_in_livy).", count, {"source": source, "kind": kind})
 
 
 def add_run_metrics(metrics: MetricSet, command: str, *, finished_at: float, duration: float, exit_code: int) -> None:

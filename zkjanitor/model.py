@@ -166,16 +166,19 @@ REASONS = {
     Verdict.LIVE: {
         "app-active": "the application is known and not finished (YARN: NEW ... RUNNING)",
         "within-grace": "no application found yet, but the session is younger than the grace period",
+        "livy-active": "Livy holds the session and reports it not finished (starting, running, idle, busy, ...)",
     },
     Verdict.STALE: {
         "app-finished": "the application ended (YARN: FINISHED, FAILED or KILLED)",
         "app-forgotten": "the ResourceManager, which knows the store's other applications, has no record of the appId",
         "never-submitted": "appId is null and no application carries the session's tag (the RM vouches as above)",
+        "livy-finished": "Livy holds the session and reports it ended (success, dead or killed)",
     },
     Verdict.UNKNOWN: {
         "no-source": "no application-state source is configured (pass --yarn)",
         "source-unreachable": "the application-state source could not be reached",
         "source-error": "the source answered with an error for this application",
+        "no-evidence": "no source knows the application, and none can vouch that it is gone",
         "not-a-yarn-app": "the appId is not a YARN id (e.g. a Kubernetes app)",
         "unrecognised-app-state": "the source reported a state zkjanitor does not know",
         "rm-cannot-vouch": "the ResourceManager knows none of the store's applications: is it Livy's cluster?",

@@ -28,6 +28,8 @@ class ScanResult(NamedTuple):
     """What the source said about how it answered (:attr:`AppStateSource.notes`), one warning each."""
     source_errors: Mapping[str, str] = {}
     """Per source of a chain, why it failed while others answered: its sessions rest on the others' word."""
+    source_facts: Mapping[str, Mapping[str, int]] = {}
+    """Per source, the counts it reports (:meth:`AppStateSource.facts_by_source`): Livy's cross-check."""
 
 
 class Summary(NamedTuple):
@@ -64,6 +66,7 @@ def classify_inventory(
     source_error = cannot_vouch = None
     source_notes: Sequence[str] = ()
     source_errors: Mapping[str, str] = {}
+    source_facts: Mapping[str, Mapping[str, int]] = {}
     if source is not None:
         queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms, s.type, s.id) for s in sessions if s.corrupt is None]
         try:
@@ -75,6 +78,7 @@ def classify_inventory(
             cannot_vouch = source.cannot_vouch
             source_notes = tuple(source.notes)
             source_errors = dict(source.errors)
+            source_facts = source.facts_by_source()
         if len(queries) == len(sessions):
             lookups = answers
         else:  # corrupt sessions were not asked about
@@ -96,7 +100,7 @@ def classify_inventory(
             unvouched = True
     if cannot_vouch and unvouched:
         source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
-    return ScanResult(inventory, reports, now_ms, source_error, source_notes, source_errors)
+    return ScanResult(inventory, reports, now_ms, source_error, source_notes, source_errors, source_facts)
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:

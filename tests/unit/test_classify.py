@@ -48,7 +48,7 @@ def _found(state: str, finished_ms: Optional[int] = None) -> Lookup:
 NOT_FOUND = Lookup(AppPhase.NOT_FOUND, source="yarn")
 
 
-def _unvouched(why: str) -> Lookup:
+def _unvouched(why: Optional[str]) -> Lookup:
     """A "not found" its source cannot vouch for."""
     return Lookup(AppPhase.NOT_FOUND, detail=why, source="yarn", authoritative=False)
 
@@ -113,6 +113,14 @@ CASES = [
      Verdict.UNKNOWN, "app-newer-than-rm", AGE_SINCE_CREATED, None),
     ("young, not found by an RM that cannot vouch", _session(ctime_ms=NOW_MS - 60_000, mtime_ms=NOW_MS - 60_000),
      _unvouched("rm-cannot-vouch"), Verdict.LIVE, "within-grace", 60.0, None),
+    ("Livy reports it running, whatever YARN says", _session(), Lookup(AppPhase.ACTIVE, detail="livy-active"),
+     Verdict.LIVE, "livy-active", AGE_SINCE_CREATED, None),
+    ("Livy reports it ended", _session(), Lookup(AppPhase.FINISHED, detail="livy-finished"),
+     Verdict.STALE, "livy-finished", AGE_SINCE_CREATED, None),
+    ("a reason of another verdict is not taken", _session(), Lookup(AppPhase.ACTIVE, detail="livy-finished"),
+     Verdict.LIVE, "app-active", AGE_SINCE_CREATED, None),
+    ("not found, nobody can vouch, no reason given", _session(), _unvouched(None),
+     Verdict.UNKNOWN, "no-evidence", AGE_SINCE_CREATED, None),
     ("young, no app id yet", _session(app_id=None, ctime_ms=NOW_MS, mtime_ms=NOW_MS), NOT_FOUND,
      Verdict.LIVE, "within-grace", 0.0, None),
 ]

@@ -27,6 +27,10 @@ from zkjanitor.livyconf import LivyConf, load_livy_conf
 from zkjanitor.metrics import MetricSet, add_run_metrics, check_writable, write_atomically
 from zkjanitor.model import SessionType
 from zkjanitor.sources.base import AppStateSource
+from zkjanitor.sources.chain import ChainSource
+from zkjanitor.sources.livy import PASSWORD_ENV as LIVY_PASSWORD_ENV
+from zkjanitor.sources.livy import LivyAuth, LivySource
+from zkjanitor.sources.livy import validate_urls as validate_livy_urls
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
 from zkjanitor.units import parse_duration
 from zkjanitor.zk.auth import ZK_PASSWORD_ENV, ZkAuthArgs, resolve_zk_auth, zk_auth_warnings
@@ -58,6 +62,12 @@ class Settings(NamedTuple):
     read_method: str = "auto"
     verbosity: int = 0
     trust_yarn_absence: bool = False
+    livy_urls: Tuple[str, ...] = ()
+    livy_auth: LivyAuth = LivyAuth()
+
+    @property
+    def has_source(self) -> bool:
+        return bool(self.yarn_urls or self.livy_urls)
 
     @property
     def app_lookup_timeout_seconds(self) -> float:
@@ -65,11 +75,16 @@ class Settings(NamedTuple):
         return (self.livy_conf or LivyConf({})).app_lookup_timeout_ms / 1000.0
 
     def app_source(self) -> Optional[AppStateSource]:
-        """The configured application-state source, or None when there is none."""
-        if not self.yarn_urls:
-            return None
-        return YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout,
-                          trust_absence=self.trust_yarn_absence)
+        """The configured evidence sources, most authoritative first (Livy, then YARN); None when there is none."""
+        sources: List[AppStateSource] = []
+        if self.livy_urls:
+            sources.append(LivySource(self.livy_urls, auth=self.livy_auth, timeout=self.yarn_timeout))
+        if self.yarn_urls:
+            sources.append(YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout,
+                                      trust_absence=self.trust_yarn_absence))
+        if len(sources) > 1:
+            return ChainSource(sources)
+        return sources[0] if sources else None
 
 
 @contextmanager
@@ -138,6 +153,17 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
                           f"password from ${YARN_PASSWORD_ENV}, kerberos uses SPNEGO."),
         click.option("--yarn-user", hidden=hide_session_options, envvar="ZKJANITOR_YARN_USER", metavar="USER",
                      help="User for --yarn-auth simple or basic."),
+        click.option("--livy", "livy", hidden=hide_session_options, multiple=True, type=CommaList(),
+                     envvar="ZKJANITOR_LIVY", metavar="URL",
+                     help="Livy's REST URL, e.g. http://livy1:8998 (a gateway's path prefix is kept); repeat for "
+                          "every server of an HA group. Livy's own view of its sessions decides first "
+                          "(default: livy.conf's livy.server.host and port)."),
+        click.option("--livy-auth", hidden=hide_session_options, type=click.Choice(["none", "basic", "kerberos"]),
+                     envvar="ZKJANITOR_LIVY_AUTH", default="none", show_default=True,
+                     help=f"How to authenticate to Livy: basic (LDAP, Knox) reads the password from "
+                          f"${LIVY_PASSWORD_ENV}, kerberos uses SPNEGO."),
+        click.option("--livy-user", hidden=hide_session_options, envvar="ZKJANITOR_LIVY_USER", metavar="USER",
+                     help="User for --livy-auth basic."),
         click.option("--livy-conf", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_LIVY_CONF",
                      metavar="FILE", help="Read the ZooKeeper URL, the prefix and Livy's app-lookup timeout "
                      "from Livy's livy.conf, and flag its risky settings."),
@@ -231,6 +257,9 @@ def resolve_settings(
     quiet: bool = False,
     zk_auth: Optional[ZkAuthArgs] = None,
     trust_yarn_absence: bool = False,
+    livy: Sequence[str] = (),
+    livy_auth: str = "none",
+    livy_user: Optional[str] = None,
 ) -> Settings:
     """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
     conf = load_livy_conf(livy_conf) if livy_conf else None
@@ -259,7 +288,20 @@ def resolve_settings(
         read_method=read_method,
         verbosity=-1 if quiet else verbose,
         trust_yarn_absence=trust_yarn_absence,
+        livy_urls=tuple(validate_livy_urls(livy or ([conf.rest_url] if conf and conf.rest_url else []))),
+        livy_auth=_livy_auth(livy_auth, livy_user),
     )
+
+
+def _livy_auth(kind: str, user: Optional[str]) -> LivyAuth:
+    if kind != "basic":
+        return LivyAuth(kind=kind)
+    if not user:
+        raise ConfigError("--livy-auth basic needs --livy-user (or ZKJANITOR_LIVY_USER)")
+    password = os.environ.get(LIVY_PASSWORD_ENV)
+    if not password:
+        raise ConfigError(f"--livy-auth basic reads the password from ${LIVY_PASSWORD_ENV}, which is not set")
+    return LivyAuth(kind="basic", user=user, password=password)
 
 
 def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
@@ -277,7 +319,7 @@ def settings_from(kwargs: Dict[str, Any]) -> Settings:
     """Pop the shared options out of a command's kwargs and resolve them."""
     names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
              "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet",
-             "trust_yarn_absence")
+             "trust_yarn_absence", "livy", "livy_auth", "livy_user")
     zk_auth = ZkAuthArgs(**{name: kwargs.pop(name) for name in ZkAuthArgs._fields})
     settings = resolve_settings(**{name: kwargs.pop(name) for name in names}, zk_auth=zk_auth)
     configure_logging(settings.verbosity)

@@ -150,6 +150,7 @@ def scan_json(
         "anomalies": [{"path": path, "why": why} for path, why in inventory.anomalies],
         "source_error": result.source_error,
         "source_errors": dict(result.source_errors),
+        "sources": {name: dict(facts) for name, facts in result.source_facts.items()},
         "warnings": list(warnings),
         "sessions": EncodedArray(map(session_line, sessions)),
     }

@@ -127,6 +127,11 @@ def render_scan(
         console.print("counters: " + ", ".join(counters))
     if summary.oldest_stale_seconds is not None:
         console.print(f"oldest stale session: {format_duration(summary.oldest_stale_seconds)} old")
+    livy = result.source_facts.get("livy")
+    if livy:
+        console.print(f"Livy holds {livy['held']:,} of the store's sessions; {livy['only_in_store']:,} only in the "
+                      f"store (Livy loads them at its next restart); {livy['only_in_livy']:,} only in Livy "
+                      "(it forgets them at its next restart)")
     if result.reports:
         console.print(reasons_table(result.reports))
     if show_requested:

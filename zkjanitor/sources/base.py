@@ -25,7 +25,7 @@ its ``source``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import List, Mapping, NamedTuple, Optional, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.model import Lookup, SessionType
@@ -57,8 +57,14 @@ class AppStateSource(ABC):
     """Set by :meth:`lookup_many` when the source answered but cannot vouch for its
     "not found" answers (they came back ``UNKNOWN``): one line for the operator."""
 
+    required: bool = True
+    """Its failure fails a scan (exit 3). Livy's is not required: it being down is the incident's normal state."""
+
     errors: Mapping[str, str] = {}
     """Per source, why it failed in the last :meth:`lookup_many` while others answered (a chain's)."""
+
+    facts: Mapping[str, int] = {}
+    """Counts the source found worth reporting from the last :meth:`lookup_many` (Livy's cross-check)."""
 
     notes: Sequence[str] = ()
     """What the operator should know about how the source answered, one line each
@@ -71,6 +77,10 @@ class AppStateSource(ABC):
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
         """One answer per query, in order; sources override this with a bulk query."""
         return [self.lookup(query) for query in queries]
+
+    def facts_by_source(self) -> Dict[str, Mapping[str, int]]:
+        """:attr:`facts` under the name of the source that found them (a chain gathers its sources')."""
+        return {self.name: dict(self.facts)} if self.facts else {}
 
     def prefetch(self) -> None:
         """Start fetching, in the background, what the next ``lookup_many`` needs; never raises.

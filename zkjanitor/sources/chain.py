@@ -4,17 +4,19 @@ Order matters: the first source that says an application is active or
 finished settles it (put the most authoritative first: Livy, then YARN's
 ResourceManager, then its Timeline server, then the Spark History Server).
 When none settles a session, its answer is the first authoritative "not
-found", else the first source's answer (the most informative "unknown").
+found", else the first that gives a reason (YARN's ``rm-cannot-vouch``, say),
+else the first: a source with nothing to say (Livy, about a session it does
+not hold) says no reason.
 
-A source that fails is reported in :attr:`ChainSource.errors` and
-:attr:`ChainSource.notes`; the others' answers stand, and the sessions it
+A source that fails is reported in :attr:`ChainSource.notes` (and, when it
+is ``required``, in :attr:`ChainSource.errors`); the others' answers stand, and the sessions it
 would have been asked about stay as the others left them. Only when every
 source fails does the chain raise :class:`~zkjanitor.errors.SourceUnavailable`.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable
@@ -22,12 +24,16 @@ from zkjanitor.model import AppPhase, Lookup
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 
+def _rank(answer: Lookup) -> int:
+    """Lower is better among answers that settle nothing: an authoritative "not found", then one with a reason."""
+    if answer.phase is AppPhase.NOT_FOUND and answer.authoritative:
+        return 0
+    return 1 if answer.detail else 2
+
+
 def _better(current: Optional[Lookup], candidate: Lookup) -> Lookup:
-    """The answer to keep for one session: settled beats all, then an authoritative "not found", then the first."""
-    if current is None or candidate.settled:
-        return candidate
-    if candidate.phase is AppPhase.NOT_FOUND and candidate.authoritative and not (
-            current.phase is AppPhase.NOT_FOUND and current.authoritative):
+    """The answer to keep for one session: settled beats all; else the best ranked, the first of equals."""
+    if current is None or candidate.settled or _rank(candidate) < _rank(current):
         return candidate
     return current
 
@@ -43,14 +49,17 @@ class ChainSource(AppStateSource):
         self.sources = list(sources)
         self.errors: Dict[str, str] = {}
         """Source name -> why it failed in the last :meth:`lookup_many`."""
+        self.facts_seen: Dict[str, Mapping[str, int]] = {}
 
     def lookup(self, query: AppQuery) -> Lookup:
         return self.lookup_many([query])[0]
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
         self.errors = {}
+        self.facts_seen = {}
         self.cannot_vouch = None
         notes: List[str] = []
+        failed: List[str] = []
         answers: List[Optional[Lookup]] = [None] * len(queries)
         pending = list(range(len(queries)))
         for source in self.sources:
@@ -59,19 +68,25 @@ class ChainSource(AppStateSource):
             try:
                 got = source.lookup_many([queries[index] for index in pending])
             except SourceUnavailable as exc:
-                self.errors[source.name] = str(exc)
+                failed.append(str(exc))
+                if source.required:
+                    self.errors[source.name] = str(exc)
                 notes.append(f"{source.name}: {exc}; the other sources' answers stand")
                 continue
             notes.extend(source.notes)
+            self.facts_seen.update(source.facts_by_source())
             self.cannot_vouch = self.cannot_vouch or source.cannot_vouch
             for index, answer in zip(pending, got):
                 answers[index] = _better(answers[index], answer)
             pending = [index for index in pending if not answers[index].settled]  # type: ignore[union-attr]
-        if len(self.errors) == len(self.sources):
-            raise SourceUnavailable("; ".join(self.errors.values()))
+        if len(failed) == len(self.sources):
+            raise SourceUnavailable("; ".join(failed))
         self.notes = notes
         unanswered = Lookup(AppPhase.UNKNOWN, detail="source-unreachable")
         return [answer or unanswered for answer in answers]
+
+    def facts_by_source(self) -> Dict[str, Mapping[str, int]]:
+        return dict(self.facts_seen)
 
     def prefetch(self) -> None:
         for source in self.sources:

@@ -20,11 +20,25 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, NamedTuple, Optional, Sequence, Set, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Union,
+)
 from urllib.parse import quote, urlencode, urlsplit
 
 from zkjanitor import __version__
 from zkjanitor.errors import ConfigError, SourceUnavailable
+from zkjanitor.redact import redact_url_credentials
 
 if TYPE_CHECKING:
     import ssl
@@ -95,10 +109,11 @@ def _endpoint(base: str) -> _Endpoint:
 
 
 class Reply(NamedTuple):
-    """A server's answer: the HTTP status and the (decompressed) body."""
+    """A server's answer: the HTTP status, the (decompressed) body, and where a redirect points."""
 
     status_code: int
     body: bytes
+    location: Optional[str] = None
 
     def json(self) -> Any:
         """The body as JSON; ValueError when it is not JSON (or not UTF-8/16/32)."""
@@ -165,6 +180,39 @@ def _not_a_tls_server(error: BaseException) -> bool:
     reason = str(getattr(error, "reason", "") or "").upper()
     plain_text_reasons = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE")
     return reason in plain_text_reasons or "wrong version number" in str(error)
+
+def validate_base_urls(urls: Sequence[str], *, option: str, credentials: str) -> List[str]:
+    """Base URLs without a trailing slash (a path prefix, e.g. a Knox gateway's, stays); ConfigError otherwise.
+
+    ``option`` names the option in messages; ``credentials`` says where credentials go instead of the URL.
+    """
+    validated = []
+    for url in urls:
+        shown = redact_url_credentials(url)  # error messages must not echo a password
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError:
+            raise ConfigError(f"invalid {option} URL {shown!r}: expected http(s)://host:port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"invalid {option} URL {shown!r}: expected http(s)://host:port")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(f"do not put credentials in {option} URLs: use {credentials}")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"invalid {option} URL {shown!r}: give the base URL without ?query or #fragment")
+        validated.append(url.strip().rstrip("/"))
+    return validated
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """The ``Authorization`` header of HTTP basic auth."""
+    credentials = f"{user}:{password}"
+    try:  # Latin-1 where it can be, as most servers decode it; UTF-8 (RFC 7617) for the rest
+        raw = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
 
 class HttpClient:
     """GETs from a fixed set of base URLs, one kept-alive connection each.
@@ -284,7 +332,8 @@ class HttpClient:
             except BaseException:
                 self._drop(base)
                 raise
-            return Reply(response.status, _decoded(body, response.getheader("Content-Encoding")))
+            return Reply(response.status, _decoded(body, response.getheader("Content-Encoding")),
+                         response.getheader("Location"))
 
     def _connect(self, base: str) -> "HTTPConnection":
         """A connection to ``base``'s host (opened by its first request)."""

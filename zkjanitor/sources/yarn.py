@@ -25,7 +25,6 @@ HTTP itself (retries, keep-alive, gzip, TLS, SPNEGO) is ``sources/http_client.py
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import threading
@@ -45,14 +44,18 @@ from typing import (
     Tuple,
     Union,
 )
-from urllib.parse import urlsplit
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import ConfigError, SourceUnavailable
 from zkjanitor.model import AppPhase, AppRecord, Lookup
-from zkjanitor.redact import redact_url_credentials
 from zkjanitor.sources.base import AppQuery, AppStateSource
-from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
+from zkjanitor.sources.http_client import (
+    HttpClient,
+    Reply,
+    RequestFailed,
+    basic_authorization,
+    validate_base_urls,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,30 +111,10 @@ def is_yarn_app_id(app_id: str) -> bool:
 
 
 def validate_urls(urls: Sequence[str]) -> List[str]:
-    """Base URLs without a trailing slash; ConfigError for anything that is not one."""
+    """``--yarn`` base URLs without a trailing slash; ConfigError for anything that is not one."""
     if not urls:
         raise ConfigError("no YARN ResourceManager URL given: pass --yarn http://<rm>:8088")
-    validated = []
-    for url in urls:
-        shown = redact_url_credentials(url)  # error messages must not echo a password
-        try:
-            parts = urlsplit(url.strip())
-            parts.port  # noqa: B018 (raises ValueError for a bad port)
-        except ValueError:
-            raise ConfigError(f"invalid --yarn URL {shown!r}: expected http(s)://host:port") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"invalid --yarn URL {shown!r}: expected http(s)://host:port")
-        if parts.username is not None or parts.password is not None:
-            raise ConfigError(
-                "do not put credentials in --yarn URLs: "
-                "use --yarn-user and $ZKJANITOR_YARN_PASSWORD"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigError(
-                f"invalid --yarn URL {shown!r}: give the base URL without ?query or #fragment"
-            )
-        validated.append(url.strip().rstrip("/"))
-    return validated
+    return validate_base_urls(urls, option="--yarn", credentials="--yarn-user and $ZKJANITOR_YARN_PASSWORD")
 
 
 def _basic_authorization(auth: YarnAuth) -> Optional[str]:
@@ -144,12 +127,7 @@ def _basic_authorization(auth: YarnAuth) -> Optional[str]:
         return None
     if auth.password is None:
         raise ConfigError("YARN basic auth needs a password: set $ZKJANITOR_YARN_PASSWORD")
-    credentials = f"{auth.user}:{auth.password}"
-    try:  # Latin-1 where it can be, as requests sent it; UTF-8 (RFC 7617) for the rest
-        raw = credentials.encode("latin-1")
-    except UnicodeEncodeError:
-        raw = credentials.encode("utf-8")
-    return "Basic " + base64.b64encode(raw).decode("ascii")
+    return basic_authorization(auth.user or "", auth.password)
 
 
 def _remote_message(response: Reply) -> str:

@@ -1,0 +1,227 @@
+"""Livy's own view of its sessions, from its REST API: the first and most authoritative evidence source.
+
+Facts this relies on (docs/dev/livy-rest.md section 4):
+
+* ``GET /batches`` and ``GET /sessions`` page with ``from`` and ``size``
+  (default 100) and answer ``{"from", "total", "sessions": [...]}``: the array
+  key is ``sessions`` for batches too; ``total`` counts the sessions Livy holds
+  in memory, not znodes. Each element has ``id``, ``appId`` and ``state``.
+* States: ``not_started, starting, recovering, idle, running, busy,
+  shutting_down, error, dead, killed, success``. Only ``success``, ``dead`` and
+  ``killed`` are terminal here; every other state is live whatever YARN says
+  (Livy would kill a running application on ``DELETE``).
+* A session Livy does not hold says nothing: Livy may have failed to recover
+  it, or it was written after Livy started. Those come back at Livy's next
+  restart, so they are reported (:attr:`LivySource.notes`), not judged.
+* Cloudera's HA: a passive Livy answers every request with HTTP 307 to the
+  active one. Redirects are not followed (credentials go only to URLs the
+  operator gave): the active one must be among ``--livy``, and the 307 says
+  which it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from zkjanitor.advice import Finding
+from zkjanitor.errors import ConfigError, SourceUnavailable
+from zkjanitor.model import AppPhase, AppRecord, Lookup, SessionType
+from zkjanitor.sources.base import AppQuery, AppStateSource
+from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed, basic_authorization, validate_base_urls
+
+log = logging.getLogger(__name__)
+
+SOURCE = "livy"
+TERMINAL_STATES = frozenset({"success", "dead", "killed"})
+LIST_PATHS = {SessionType.BATCH: "/batches", SessionType.INTERACTIVE: "/sessions"}
+PAGE_SIZE = 1000
+MAX_PAGES = 10_000
+"""Bound on the pages of one listing (ten million sessions): a server that never stops paging is an error."""
+AUTH_KINDS = ("none", "basic", "kerberos")
+PASSWORD_ENV = "ZKJANITOR_LIVY_PASSWORD"
+
+NOT_HELD = Lookup(AppPhase.NOT_FOUND, source=SOURCE, authoritative=False)
+"""Livy does not hold the session: no evidence either way (see the module docstring)."""
+
+
+class LivyAuth(NamedTuple):
+    """How to authenticate to Livy: ``none``, ``basic`` (LDAP, Knox) or ``kerberos`` (SPNEGO)."""
+
+    kind: str = "none"
+    user: Optional[str] = None
+    password: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"LivyAuth(kind={self.kind!r}, user={self.user!r}, password={'***' if self.password else None})"
+
+
+class Held(NamedTuple):
+    """One session as Livy reports it."""
+
+    state: str
+    app_id: Optional[str]
+
+
+def validate_urls(urls: Sequence[str]) -> List[str]:
+    """``--livy`` base URLs (a gateway's path prefix stays); ConfigError for anything that is not one."""
+    return validate_base_urls(urls, option="--livy", credentials=f"--livy-user and ${PASSWORD_ENV}")
+
+
+def _authorization(auth: LivyAuth) -> Optional[str]:
+    if auth.kind not in AUTH_KINDS:
+        raise ConfigError(f"unknown Livy auth {auth.kind!r}: use one of {', '.join(AUTH_KINDS)}")
+    if auth.kind != "basic":
+        return None
+    if not auth.user or auth.password is None:
+        raise ConfigError(f"Livy basic auth needs --livy-user and ${PASSWORD_ENV}")
+    return basic_authorization(auth.user, auth.password)
+
+
+def _looks_like_a_listing(reply: Reply) -> bool:
+    try:
+        body = reply.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("sessions"), list)
+
+
+def answer_for(held: Held) -> Lookup:
+    """Livy's state as evidence: terminal is finished (``livy-finished``), anything else is live (``livy-active``)."""
+    record = AppRecord(held.app_id or "", held.state)
+    if held.state in TERMINAL_STATES:
+        return Lookup(AppPhase.FINISHED, record, detail="livy-finished", source=SOURCE)
+    return Lookup(AppPhase.ACTIVE, record, detail="livy-active", source=SOURCE)
+
+
+class LivySource(AppStateSource):
+    """Asks the active Livy server of ``urls`` (one, or an HA group) which sessions it holds, and in which state."""
+
+    name = SOURCE
+    required = False  # Livy down is the incident's normal state: a warning, and the other sources decide
+
+    def __init__(self, urls: Sequence[str], *, auth: LivyAuth = LivyAuth(), timeout: float = 10.0,
+                 retries: int = 2, verify: "bool | str" = True) -> None:
+        self.urls = validate_urls(urls)
+        self.auth_kind = auth.kind
+        header = _authorization(auth)
+        self._http = HttpClient(
+            self.urls, timeout=timeout, retries=retries, verify=verify,
+            headers={"Authorization": header} if header is not None else {}, params={},
+            kerberos=auth.kind == "kerberos", refused=self._refused_message, name="Livy",
+        )
+        self._active: Optional[str] = None
+        self.facts: Mapping[str, int] = {}
+
+    @property
+    def requests_made(self) -> int:
+        return self._http.requests_made
+
+    def lookup(self, query: AppQuery) -> Lookup:
+        return self.lookup_many([query])[0]
+
+    def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
+        """One paged listing per session type asked about; each answer from Livy's own state.
+
+        Sets :attr:`notes` (the cross-check with the store) and :attr:`facts`
+        (``held``, ``only_in_store``, ``only_in_livy``).
+        """
+        types = sorted({q.session_type for q in queries if q.session_type is not None}, key=lambda t: t.value)
+        held: Dict[Tuple[SessionType, int], Held] = {}
+        for session_type in types:
+            held.update(((session_type, session_id), state) for session_id, state in self._list(session_type))
+        answers = [
+            answer_for(held[(q.session_type, q.session_id)])
+            if q.session_type is not None and q.session_id is not None and (q.session_type, q.session_id) in held
+            else NOT_HELD
+            for q in queries
+        ]
+        asked = {(q.session_type, q.session_id) for q in queries}
+        only_in_store = sum(1 for answer in answers if answer is NOT_HELD)
+        only_in_livy = sum(1 for key in held if key not in asked)
+        self.facts = {"held": len(held) - only_in_livy, "only_in_store": only_in_store, "only_in_livy": only_in_livy}
+        notes = []
+        if only_in_store:
+            notes.append(f"Livy at {self._active} does not hold {only_in_store:,} of the store's sessions (it failed "
+                         "to recover them, or they were written after it started): it will load them at its next "
+                         "restart")
+        if only_in_livy:
+            notes.append(f"Livy at {self._active} holds {only_in_livy:,} session(s) the store does not have: it will "
+                         "forget them at its next restart")
+        self.notes = notes
+        return answers
+
+    def check(self) -> List[Finding]:
+        try:
+            active = self.find_active()
+        except SourceUnavailable as exc:
+            return [Finding("error", SOURCE, ", ".join(self.urls), str(exc), "check --livy and the Livy auth options")]
+        return [Finding("ok", SOURCE, active, "Livy answers", "")]
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def find_active(self) -> str:
+        """The first URL that answers a listing (not a passive HA member's 307); SourceUnavailable otherwise."""
+        problems = []
+        for base in self.urls:
+            try:
+                reply = self._http.get(base, LIST_PATHS[SessionType.BATCH], {"from": "0", "size": "0"})
+            except RequestFailed as exc:
+                problems.append(f"{base} ({exc.reason})")
+                continue
+            if reply.status_code == 200 and not _looks_like_a_listing(reply):
+                problems.append(f"{base} (it answers, but not as Livy does: is it Livy's REST port?)")
+            elif reply.status_code == 200:
+                self._active = base
+                log.info("using Livy %s", base)
+                return base
+            if reply.status_code == 307:
+                problems.append(f"{base} (passive; it redirects to {self._redirect_base(reply)})")
+            else:
+                problems.append(f"{base} (HTTP {reply.status_code})")
+        raise SourceUnavailable(f"no active Livy server: {', '.join(problems)}; check --livy (give every "
+                                "server of an HA group)")
+
+    def _redirect_base(self, reply: Reply) -> str:
+        parts = urlsplit(reply.location or "")
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "an unknown server"
+
+    def _list(self, session_type: SessionType) -> List[Tuple[int, Held]]:
+        """Every session of a type Livy holds, page by page."""
+        base = self._active or self.find_active()
+        path = LIST_PATHS[session_type]
+        sessions: List[Tuple[int, Held]] = []
+        start = 0
+        for _ in range(MAX_PAGES):
+            try:
+                reply = self._http.get(base, path, {"from": str(start), "size": str(PAGE_SIZE)})
+            except RequestFailed as exc:
+                raise SourceUnavailable(f"Livy at {base} did not answer {path}: {exc.reason}") from None
+            if reply.status_code == 307:  # the active one became passive since the probe
+                self._active = None
+                raise SourceUnavailable(f"Livy at {base} turned passive (it redirects to "
+                                        f"{self._redirect_base(reply)}); run again")
+            if reply.status_code != 200:
+                raise SourceUnavailable(f"Livy at {base} answered HTTP {reply.status_code} to {path}")
+            try:
+                body = reply.json()
+                page = body["sessions"]
+                total = int(body["total"])
+                sessions.extend((int(item["id"]), Held(str(item.get("state") or ""), item.get("appId")))
+                                for item in page)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SourceUnavailable(f"Livy at {base} sent a malformed reply to {path} "
+                                        f"({type(exc).__name__}): is it Livy?") from None
+            start += len(page)
+            if not page or start >= total:
+                return sessions
+        raise SourceUnavailable(f"Livy at {base} kept paging {path} past {MAX_PAGES:,} pages")
+
+    def _refused_message(self, base: str, status: int) -> str:
+        if self.auth_kind == "none":
+            return f"Livy requires authentication (HTTP {status}) at {base}: pass --livy-auth basic|kerberos"
+        return f"Livy refused the credentials (HTTP {status}) at {base}: check --livy-auth and --livy-user"
