@@ -26,6 +26,7 @@ from zkjanitor.janitor import Janitor
 from zkjanitor.livyconf import LivyConf, load_livy_conf
 from zkjanitor.metrics import MetricSet, add_run_metrics, check_writable, write_atomically
 from zkjanitor.model import SessionType
+from zkjanitor.retention import LIVY_RETENTION
 from zkjanitor.sources.base import AppStateSource
 from zkjanitor.sources.chain import ChainSource
 from zkjanitor.sources.livy import PASSWORD_ENV as LIVY_PASSWORD_ENV
@@ -119,7 +120,17 @@ class CommaList(click.ParamType):
         return [part.strip() for part in rv.split(",") if part.strip()]
 
 
+class OlderThanType(DurationType):
+    """A duration, or ``livy-retention``: livy.conf's ``livy.server.session.state-retain.sec`` (resolved later)."""
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
+        if isinstance(value, str) and value.strip() == LIVY_RETENTION:
+            return LIVY_RETENTION
+        return super().convert(value, param, ctx)
+
+
 DURATION = DurationType()
+OLDER_THAN = OlderThanType()
 
 
 def store_options(func: Callable) -> Callable:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import click
 
 from zkjanitor.backup import check_new_backup_path, default_backup_path
 from zkjanitor.cli.common import (
-    DURATION,
     EXIT_TERMINATED,
+    OLDER_THAN,
     Settings,
     StopRequest,
     abort_if_not_confirmed,
@@ -35,6 +35,7 @@ from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
 from zkjanitor.prune import Outcome
 from zkjanitor.render import PruneReport
 from zkjanitor.render import json as json_render
+from zkjanitor.retention import LIVY_RETENTION, retention_seconds
 
 
 @click.command(
@@ -43,11 +44,13 @@ from zkjanitor.render import json as json_render
         "zkjanitor prune --older-than 1d --apply          # asks, then deletes with a backup",
         "zkjanitor prune --older-than 1d --apply --yes    # cron: no question; backup in the working directory",
         "zkjanitor prune --older-than 2w --limit 5000 --pause 0.5 --apply --yes   # a gentle first pass",
+        "zkjanitor prune --livy-conf /etc/livy/conf/livy.conf --older-than livy-retention   # what Livy would drop",
     )
 )
 @store_options
-@click.option("--older-than", required=True, type=DURATION, metavar="DURATION",
-              help="Only stale sessions at least this old: 90m, 12h, 1d, 2w.")
+@click.option("--older-than", required=True, type=OLDER_THAN, metavar="DURATION",
+              help="Only stale sessions at least this old: 90m, 12h, 1d, 2w; or livy-retention: as long as Livy "
+                   "itself keeps a finished session (livy.conf's livy.server.session.state-retain.sec).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Delete at most N sessions (oldest first).")
 @click.option("--include-corrupt", is_flag=True,
               help="Also delete corrupt znodes (undecodable; Livy never cleans them) older than --older-than.")
@@ -67,7 +70,7 @@ from zkjanitor.render import json as json_render
 def prune(
     settings: Settings,
     metrics: Optional[MetricSet],
-    older_than: float,
+    older_than: Union[float, str],
     limit: Optional[int],
     include_corrupt: bool,
     allow_young_sessions: bool,
@@ -94,6 +97,12 @@ def prune(
         refuse_unconfirmed_apply(yes)
         backup = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc))
         check_new_backup_path(backup)  # like --metrics-file: checked before anything is read or deleted
+    if older_than == LIVY_RETENTION:
+        if settings.livy_conf is None:
+            raise ConfigError("--older-than livy-retention reads livy.server.session.state-retain.sec: "
+                              "pass --livy-conf")
+        older_than = retention_seconds(settings.livy_conf)
+    assert isinstance(older_than, float)
     criteria = PruneCriteria(older_than, limit, include_corrupt, allow_young_sessions)
     backup_path = None
     stop: Optional[StopRequest] = None

@@ -22,6 +22,7 @@ from zkjanitor.janitor import Janitor
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
 from zkjanitor.render import json as json_render
+from zkjanitor.retention import livy_rules
 from zkjanitor.scan import ScanResult
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
@@ -83,13 +84,14 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     shown = result.reports if len(wanted) == len(Verdict) else [r for r in result.reports if r.verdict in wanted]
     for message in warnings:
         warn(message)
+    rules = None if settings.livy_conf is None else livy_rules(result, settings.livy_conf)
     if settings.output_format == "json":
         document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown,
-                                         warnings=warnings)
+                                         warnings=warnings, livy_rules=rules)
         json_render.print_document(document)
     else:
         from zkjanitor.render.table import render_scan  # rich: only for tables
 
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
-                    show_requested=bool(show), utc=utc)
+                    show_requested=bool(show), utc=utc, livy_rules=rules)
     return EXIT_UNREACHABLE if result.source_error or result.source_errors else EXIT_OK

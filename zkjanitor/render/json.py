@@ -21,6 +21,7 @@ from zkjanitor.janitor import CheckResult
 from zkjanitor.model import SessionReport, SessionType, Verdict
 from zkjanitor.prune import Outcome, PruneOutcome
 from zkjanitor.render import PruneReport, RestoreReport, iso_utc
+from zkjanitor.retention import LivyRules
 from zkjanitor.scan import ScanResult, Summary
 
 _LINES_PER_WRITE = 1000
@@ -127,8 +128,9 @@ def scan_json(
     zookeeper: str,
     sessions: Sequence[SessionReport],
     warnings: Sequence[str],
+    livy_rules: Optional[LivyRules] = None,
 ) -> Dict[str, Any]:
-    """The ``scan`` document."""
+    """The ``scan`` document; ``livy_rules`` (with --livy-conf) says what Livy's own rules would have dropped."""
     inventory = result.inventory
     return {
         "generated_at": iso_utc(result.now_ms),
@@ -151,6 +153,7 @@ def scan_json(
         "source_error": result.source_error,
         "source_errors": dict(result.source_errors),
         "sources": {name: dict(facts) for name, facts in result.source_facts.items()},
+        "livy_rules": None if livy_rules is None else livy_rules._asdict(),
         "warnings": list(warnings),
         "sessions": EncodedArray(map(session_line, sessions)),
     }

@@ -17,6 +17,7 @@ from zkjanitor.model import REASONS, SessionReport, SessionType, Verdict
 from zkjanitor.prune import Outcome, PruneOutcome
 from zkjanitor.render import PruneReport, RestoreReport
 from zkjanitor.restore import RestoreAction
+from zkjanitor.retention import LivyRules
 from zkjanitor.scan import ScanResult, Summary
 from zkjanitor.units import format_duration, format_size
 
@@ -109,6 +110,7 @@ def render_scan(
     shown: Sequence[SessionReport],
     show_requested: bool,
     utc: bool,
+    livy_rules: Optional[LivyRules] = None,
 ) -> None:
     """The scan report for a person at a terminal."""
     inventory = result.inventory
@@ -127,6 +129,13 @@ def render_scan(
         console.print("counters: " + ", ".join(counters))
     if summary.oldest_stale_seconds is not None:
         console.print(f"oldest stale session: {format_duration(summary.oldest_stale_seconds)} old")
+    if livy_rules is not None:
+        ttl = ("" if livy_rules.ttl_seconds is None else
+               f"; {livy_rules.interactive_past_ttl:,} interactive session(s) are past livy.server.session.ttl "
+               f"({format_duration(livy_rules.ttl_seconds)})")
+        console.print(f"by livy.conf, Livy would already have dropped {livy_rules.finished_past_retention:,} finished "
+                      f"session(s) (state-retain {format_duration(livy_rules.state_retain_seconds)}){ttl}: "
+                      "zkjanitor prune --older-than livy-retention")
     livy = result.source_facts.get("livy")
     if livy:
         console.print(f"Livy holds {livy['held']:,} of the store's sessions; {livy['only_in_store']:,} only in the "
