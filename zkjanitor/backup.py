@@ -67,9 +67,11 @@ REQUIRED_ENTRY_FIELDS = ("path", "data_b64", "ctime", "mtime", "version")
 """The fields docs/contract.md promises; on read type, id, verdict and reason are optional."""
 
 DELETED = "deleted"
-RECORDED_OUTCOMES = (DELETED, "skipped-changed", "skipped-gone", "failed", "not-attempted")
+DELETED_VIA_LIVY = "deleted-via-livy"
+RECORDED_OUTCOMES = (DELETED, DELETED_VIA_LIVY, "skipped-changed", "skipped-gone", "skipped-live", "failed",
+                     "not-attempted")
 """The prune actions an outcome record may hold (those of :class:`zkjanitor.prune.Outcome`
-that settle a znode); only ``deleted`` means the znode is to be restored."""
+that settle a znode); only ``deleted`` and ``deleted-via-livy`` mean the znode is to be restored."""
 
 
 class BackupEntry(NamedTuple):
@@ -90,7 +92,7 @@ class BackupEntry(NamedTuple):
     @property
     def deleted_by_prune(self) -> bool:
         """The prune deleted this znode, or may have (no outcome recorded): restore it."""
-        return self.outcome is None or self.outcome == DELETED
+        return self.outcome is None or self.outcome in (DELETED, DELETED_VIA_LIVY)
 
 
 class Backup(NamedTuple):

@@ -15,6 +15,9 @@ prune (docs/prune-and-restore.md) and where each is kept:
 * every record is in the backup before it is deleted, and each delete is
   checked against the version read: the store's
   :meth:`~zkjanitor.store.SessionStore.delete`, given a new backup file;
+  sessions a running Livy holds go through Livy's own ``DELETE`` instead
+  (:class:`~zkjanitor.store.SessionActuator`), each only once Livy, asked again,
+  still reports it ended;
 * a store that cannot delete conditionally is never pruned.
 
 Example (docs/dev/architecture.md shows it against ZooKeeper)::
@@ -239,10 +242,20 @@ class Janitor:
         if not plan.selected:
             return plan.dry_run
         counters: Dict[str, Optional[int]] = {t.value: p.counter for t, p in plan.scan.inventory.parents.items()}
+        actuator = self.source.actuator() if self.source is not None else None
+        held = [actuator is not None and actuator.holds(report) for report in plan.selected]
+        via_server = [report for report, is_held in zip(plan.selected, held) if is_held]
+        in_store = [report for report, is_held in zip(plan.selected, held) if not is_held]
         with BackupWriter(backup, zookeeper=self.store.location, prefix=self.store.prefix,
                           counters=counters) as writer:
-            return self.store.delete(plan.selected, writer, batch_size=batch_size, pause_seconds=pause_seconds,
-                                     progress=progress, stop_requested=stop_requested)
+            first = (actuator.delete(via_server, writer, progress=progress, stop_requested=stop_requested)
+                     if actuator is not None and via_server else PruneResult([]))
+            rest = (self.store.delete(in_store, writer, batch_size=batch_size, pause_seconds=pause_seconds,
+                                      progress=progress, stop_requested=stop_requested)
+                    if in_store else PruneResult([]))
+        served, stored = iter(first.outcomes), iter(rest.outcomes)
+        outcomes = [next(served) if is_held else next(stored) for is_held in held]  # in the plan's order
+        return PruneResult(outcomes, first.aborted or rest.aborted)
 
     # -- restoring -------------------------------------------------------------------------------------------
 

@@ -22,12 +22,16 @@ class Outcome:
 
     WOULD_DELETE = "would-delete"
     DELETED = "deleted"
+    DELETED_VIA_LIVY = "deleted-via-livy"
+    """Livy's own DELETE removed it (from Livy's memory and its znode), Livy having said it ended."""
+    SKIPPED_LIVE = "skipped-live"
+    """Asked again just before the delete, the evidence no longer says it ended (Livy: not terminal): kept."""
     SKIPPED_CHANGED = "skipped-changed"
     SKIPPED_GONE = "skipped-gone"
     FAILED = "failed"
     NOT_ATTEMPTED = "not-attempted"
     """The run stopped (connection lost, backup not writable, SIGTERM) before trying this one: it is intact."""
-    ALL = (WOULD_DELETE, DELETED, SKIPPED_CHANGED, SKIPPED_GONE, FAILED, NOT_ATTEMPTED)
+    ALL = (WOULD_DELETE, DELETED, DELETED_VIA_LIVY, SKIPPED_CHANGED, SKIPPED_GONE, SKIPPED_LIVE, FAILED, NOT_ATTEMPTED)
 
 
 class PruneOutcome(NamedTuple):

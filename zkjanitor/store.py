@@ -89,3 +89,25 @@ class SessionStore(Protocol):
     def check(self, types: Sequence[SessionType]) -> List[Finding]:
         """``doctor``'s findings about the store: reachable, where Livy would put it, its parents healthy."""
         ...
+
+
+class SessionActuator(Protocol):
+    """Deletes sessions through the server that holds them while it runs (Livy's own ``DELETE``).
+
+    :meth:`zkjanitor.janitor.Janitor.apply` hands it the selected sessions it
+    :meth:`holds`; the store deletes the rest. Its ``delete`` keeps the store's
+    contract (every record in ``backup`` before its delete, every known
+    outcome recorded after, ``stop_requested`` at batch boundaries) and asks
+    the server again just before each delete, keeping (``skipped-live``) any
+    session no longer reported ended.
+    """
+
+    name: str
+
+    def holds(self, report: SessionReport) -> bool:
+        """The server held this session when the scan asked (it decided its verdict)."""
+        ...
+
+    def delete(self, selected: Sequence[SessionReport], backup: BackupWriter, *, progress: Optional[Progress],
+               stop_requested: Callable[[], Optional[str]]) -> PruneResult:
+        ...

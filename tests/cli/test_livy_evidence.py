@@ -60,12 +60,17 @@ def test_livy_decides_what_it_holds_and_yarn_the_rest(old_zk_server, prefix, yar
     assert store.count("GET", "/batches") == 2  # the probe, then one page
 
 
-def test_the_table_names_the_deciding_source_and_shows_the_cross_check(old_zk_server, prefix, yarn_rm, store):
-    result = scan(old_zk_server, prefix, yarn_rm, "--livy", store.url)
+def test_the_table_names_the_deciding_source_and_shows_the_cross_check(old_zk_server, prefix, yarn_rm, store,
+                                                                        tmp_path):
+    metrics = tmp_path / "scan.prom"
+    result = scan(old_zk_server, prefix, yarn_rm, "--livy", store.url, "--metrics-file", str(metrics))
 
     assert result.exit_code == 0, result.stderr
     assert "livy-active (livy)" in result.stdout and "app-forgotten (yarn)" in result.stdout
     assert "Livy holds 2 of the store's sessions; 2 only in the store" in result.stdout
+    written = metrics.read_text()
+    for kind, count in (("held", 2), ("only_in_store", 2), ("only_in_livy", 1)):
+        assert f'zkjanitor_source_sessions{{command="scan",kind="{kind}",source="livy"}} {count}' in written
 
 
 def test_prune_never_deletes_a_session_livy_reports_running(old_zk_server, old_zk_client, prefix, yarn_rm, store,
@@ -76,7 +81,7 @@ def test_prune_never_deletes_a_session_livy_reports_running(old_zk_server, old_z
 
     assert result.exit_code == 0, result.stderr
     actions = {s["id"]: s["action"] for s in json.loads(result.stdout)["sessions"]}
-    assert actions == {1: "deleted", 2: "deleted", 3: "deleted"}
+    assert actions == {1: "deleted-via-livy", 2: "deleted", 3: "deleted"}  # Livy held 1: its own DELETE
     assert sorted(old_zk_client.get_children(f"/{prefix}/v1/batch")) == ["0", "state"]
 
 

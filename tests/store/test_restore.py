@@ -261,8 +261,8 @@ def _write_lines(path: Path, lines: Sequence[object], end: str = "\n") -> Path:
         ),
         (
             [HEADER, _entry(1), {"path": "/livy/v1/batch/1", "outcome": "would-delete"}],
-            "line 3: outcome 'would-delete' is not one of deleted, skipped-changed, "
-            "skipped-gone, failed",
+            "line 3: outcome 'would-delete' is not one of deleted, deleted-via-livy, skipped-changed, "
+            "skipped-gone, skipped-live, failed",
         ),
         (
             [

@@ -170,7 +170,7 @@ def prune_json(report: PruneReport) -> Dict[str, Any]:
         "mode": report.mode,
         "older_than_seconds": report.plan.criteria.older_than_seconds,
         "selected": len(result.outcomes),
-        "deleted": counts[Outcome.DELETED],
+        "deleted": counts[Outcome.DELETED] + counts[Outcome.DELETED_VIA_LIVY],
         "counts": counts,
         "backup": str(report.backup) if report.backup else None,
         "aborted": result.aborted,

@@ -205,7 +205,7 @@ def render_prune(console: Console, report: PruneReport, *, utc: bool) -> None:
 
 def _action_shown(outcome: PruneOutcome) -> str:
     """The action column: with why, for a session that was not deleted for a reason the operator must see."""
-    if outcome.detail and outcome.action in (Outcome.FAILED, Outcome.NOT_ATTEMPTED):
+    if outcome.detail and outcome.action in (Outcome.FAILED, Outcome.NOT_ATTEMPTED, Outcome.SKIPPED_LIVE):
         return f"{outcome.action}: {outcome.detail}"
     return outcome.action
 

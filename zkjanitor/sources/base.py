@@ -25,10 +25,13 @@ its ``source``:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.model import Lookup, SessionType
+
+if TYPE_CHECKING:
+    from zkjanitor.store import SessionActuator
 
 
 class AppQuery(NamedTuple):
@@ -96,6 +99,10 @@ class AppStateSource(ABC):
         The default asks nothing and says so.
         """
         return [Finding("info", self.name, None, "configured; doctor has no check for this source", "")]
+
+    def actuator(self) -> Optional["SessionActuator"]:
+        """What deletes sessions through the server that holds them, when it answered this run (Livy); else None."""
+        return None
 
     def close(self) -> None:
         """Release connections; the default holds none."""

@@ -16,12 +16,15 @@ source fails does the chain raise :class:`~zkjanitor.errors.SourceUnavailable`.
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable
 from zkjanitor.model import AppPhase, Lookup
 from zkjanitor.sources.base import AppQuery, AppStateSource
+
+if TYPE_CHECKING:
+    from zkjanitor.store import SessionActuator
 
 
 def _rank(answer: Lookup) -> int:
@@ -87,6 +90,9 @@ class ChainSource(AppStateSource):
 
     def facts_by_source(self) -> Dict[str, Mapping[str, int]]:
         return dict(self.facts_seen)
+
+    def actuator(self) -> Optional["SessionActuator"]:
+        return next((a for a in (source.actuator() for source in self.sources) if a is not None), None)
 
     def prefetch(self) -> None:
         for source in self.sources:

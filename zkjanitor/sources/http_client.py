@@ -270,9 +270,15 @@ class HttpClient:
             connection.close()
 
     def get(self, base: str, path: str, params: Mapping[str, str]) -> Reply:
-        """One GET, retried on connection errors, timeouts and 5xx; redirects are not followed.
+        """One GET (see :meth:`request`)."""
+        return self.request("GET", base, path, params)
 
-        Raises RequestFailed when retries run out, SourceUnavailable on HTTP 401/403.
+    def request(self, method: str, base: str, path: str, params: Mapping[str, str],
+                headers: Optional[Mapping[str, str]] = None) -> Reply:
+        """One request, retried on connection errors, timeouts and 5xx; redirects are not followed.
+
+        ``headers`` add to the client's own. Raises RequestFailed when retries
+        run out, SourceUnavailable on HTTP 401/403.
         """
         from http.client import HTTPException
 
@@ -285,7 +291,7 @@ class HttpClient:
             with self._count_lock:  # several base URLs may be asked in parallel
                 self.requests_made += 1
             try:
-                response = self._exchange(base, target)
+                response = self._exchange(method, base, target, headers or {})
             except socket.timeout:
                 problem = f"timed out after {self.timeout:g}s"
                 continue
@@ -295,7 +301,7 @@ class HttpClient:
             except (OSError, HTTPException, UnicodeError) as exc:
                 problem = _connection_problem(exc)
                 continue
-            log.debug("GET %s%s: HTTP %d", base, path, response.status_code)
+            log.debug("%s %s%s: HTTP %d", method, base, path, response.status_code)
             if response.status_code in (401, 403):
                 raise SourceUnavailable(self._refused(base, response.status_code))
             if response.status_code < 500:
@@ -304,8 +310,8 @@ class HttpClient:
         attempts = self.retries + 1
         raise RequestFailed(problem if attempts == 1 else f"{problem}, {attempts} attempts")
 
-    def _exchange(self, base: str, target: str) -> Reply:
-        """GET ``target`` over ``base``'s kept-alive connection, opening one if there is none.
+    def _exchange(self, method: str, base: str, target: str, headers: Mapping[str, str]) -> Reply:
+        """Send ``method`` ``target`` over ``base``'s kept-alive connection, opening one if there is none.
 
         A kept-alive connection the server (or a proxy) closed while it was idle is
         found when it is used again; the request is then sent once more on a new
@@ -320,7 +326,7 @@ class HttpClient:
             if connection is None:
                 connection = self._connections[base] = self._connect(base)
             try:
-                connection.request("GET", target, headers=self._request_headers(base))
+                connection.request(method, target, headers={**self._request_headers(base), **headers})
                 response = connection.getresponse()
                 body = response.read()
             except (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):

@@ -13,6 +13,11 @@ Facts this relies on (docs/dev/livy-rest.md section 4):
 * A session Livy does not hold says nothing: Livy may have failed to recover
   it, or it was written after Livy started. Those come back at Livy's next
   restart, so they are reported (:attr:`LivySource.notes`), not judged.
+* ``DELETE /batches/{id}`` (``/sessions/{id}``) stops the session, removes its
+  znode and drops it from Livy's memory before answering 200: the one way to
+  free a running Livy of dead sessions. It kills a running application, so
+  ``prune`` sends it only for a session Livy, asked again just before, reports
+  ended; with ``X-Requested-By`` (Livy's CSRF protection wants it).
 * Cloudera's HA: a passive Livy answers every request with HTTP 307 to the
   active one. Redirects are not followed (credentials go only to URLs the
   operator gave): the active one must be among ``--livy``, and the 307 says
@@ -22,12 +27,15 @@ Facts this relies on (docs/dev/livy-rest.md section 4):
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from zkjanitor.advice import Finding
-from zkjanitor.errors import ConfigError, SourceUnavailable
-from zkjanitor.model import AppPhase, AppRecord, Lookup, SessionType
+from zkjanitor.backup import BackupWriter
+from zkjanitor.errors import ConfigError, SourceUnavailable, ZkJanitorError
+from zkjanitor.model import AppPhase, AppRecord, Lookup, SessionReport, SessionType
+from zkjanitor.prune import Outcome, Progress, PruneOutcome, PruneResult
 from zkjanitor.sources.base import AppQuery, AppStateSource
 from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed, basic_authorization, validate_base_urls
 
@@ -41,6 +49,10 @@ MAX_PAGES = 10_000
 """Bound on the pages of one listing (ten million sessions): a server that never stops paging is an error."""
 AUTH_KINDS = ("none", "basic", "kerberos")
 PASSWORD_ENV = "ZKJANITOR_LIVY_PASSWORD"
+DELETES_IN_FLIGHT = 4
+"""Sessions deleted through Livy at once: each DELETE waits for Livy to stop the session and remove its znode."""
+DELETE_BATCH = 50
+"""Sessions backed up (and their outcomes recorded) together."""
 
 NOT_HELD = Lookup(AppPhase.NOT_FOUND, source=SOURCE, authoritative=False)
 """Livy does not hold the session: no evidence either way (see the module docstring)."""
@@ -79,6 +91,15 @@ def _authorization(auth: LivyAuth) -> Optional[str]:
     return basic_authorization(auth.user, auth.password)
 
 
+def _message(reply: Reply) -> str:
+    """Livy's ``{"msg": ...}``, or the start of whatever else it sent."""
+    try:
+        body = reply.json()
+        return str(body.get("msg")) if isinstance(body, dict) and body.get("msg") else ""
+    except ValueError:
+        return reply.body[:120].decode("utf-8", "replace").strip()
+
+
 def _looks_like_a_listing(reply: Reply) -> bool:
     try:
         body = reply.json()
@@ -106,11 +127,12 @@ class LivySource(AppStateSource):
         self.urls = validate_urls(urls)
         self.auth_kind = auth.kind
         header = _authorization(auth)
-        self._http = HttpClient(
-            self.urls, timeout=timeout, retries=retries, verify=verify,
+        self._client_options: Dict[str, Any] = dict(
+            timeout=timeout, retries=retries, verify=verify,
             headers={"Authorization": header} if header is not None else {}, params={},
             kerberos=auth.kind == "kerberos", refused=self._refused_message, name="Livy",
         )
+        self._http = HttpClient(self.urls, **self._client_options)
         self._active: Optional[str] = None
         self.facts: Mapping[str, int] = {}
 
@@ -151,6 +173,86 @@ class LivySource(AppStateSource):
                          "forget them at its next restart")
         self.notes = notes
         return answers
+
+    # ------------------------------------------------------------------ the actuator (store.SessionActuator)
+
+    def actuator(self) -> Optional["LivySource"]:
+        """Itself, when Livy answered this run's listing: then prune deletes what it holds through it."""
+        return self if self._active is not None and self.facts else None
+
+    def holds(self, report: SessionReport) -> bool:
+        return report.source == SOURCE
+
+    def delete(self, selected: Sequence[SessionReport], backup: BackupWriter, *, progress: Optional[Progress],
+               stop_requested: Callable[[], Optional[str]] = lambda: None) -> PruneResult:
+        """Livy's own ``DELETE`` of each session, batch by batch, each backed up first.
+
+        Just before its ``DELETE``, each session's state is asked again: one no
+        longer terminal is kept (``skipped-live``: ``DELETE`` would kill its
+        application), one Livy no longer holds is ``skipped-gone``. At most
+        :data:`DELETES_IN_FLIGHT` sessions are handled at once. If Livy stops
+        answering, the run stops there: the rest is ``not-attempted``.
+        """
+        outcomes: List[PruneOutcome] = []
+        aborted: Optional[str] = None
+        with ThreadPoolExecutor(max_workers=DELETES_IN_FLIGHT, thread_name_prefix="zkjanitor-livy") as pool:
+            workers = [self._worker_client() for _ in range(DELETES_IN_FLIGHT)]
+            try:
+                for start in range(0, len(selected), DELETE_BATCH):
+                    batch = list(selected[start:start + DELETE_BATCH])
+                    aborted = aborted or stop_requested()
+                    if aborted is None:
+                        try:
+                            backup.write(batch)
+                        except ZkJanitorError as error:
+                            aborted = f"backup write failed: {error}"
+                    if aborted is not None:
+                        settled = [PruneOutcome(report, Outcome.NOT_ATTEMPTED, aborted) for report in batch]
+                    else:
+                        settled = list(pool.map(lambda item: self._delete_one(workers[item[0] % len(workers)],
+                                                                              item[1]), enumerate(batch)))
+                        lost = next((o.detail for o in settled if o.result_unknown), None)
+                        try:
+                            backup.record_outcomes([(o.report.session.path, o.action, o.detail)
+                                                    for o in settled if not o.result_unknown])
+                        except ZkJanitorError as error:
+                            aborted = f"backup write failed: {error}"
+                        aborted = aborted or lost
+                    outcomes.extend(settled)
+                    if progress is not None:
+                        progress(len(batch))
+            finally:
+                for worker in workers:
+                    worker.close()
+        return PruneResult(outcomes, aborted)
+
+    def _worker_client(self) -> HttpClient:
+        """An HTTP client of its own for one delete worker (a client keeps one connection per server)."""
+        return HttpClient([self._active or ""], **self._client_options)
+
+    def _delete_one(self, http: HttpClient, report: SessionReport) -> PruneOutcome:
+        base = self._active or ""
+        session = report.session
+        path = f"{LIST_PATHS[session.type]}/{session.id}"
+        try:
+            now = http.get(base, f"{path}/state", {})
+            if now.status_code == 404:
+                return PruneOutcome(report, Outcome.SKIPPED_GONE, "Livy no longer holds it")
+            state = str(now.json().get("state") or "") if now.status_code == 200 else None
+            if state is None:
+                return PruneOutcome(report, Outcome.FAILED, f"Livy answered HTTP {now.status_code} for its state")
+            if state not in TERMINAL_STATES:
+                return PruneOutcome(report, Outcome.SKIPPED_LIVE, f"Livy now reports it {state}")
+            reply = http.request("DELETE", base, path, {}, headers={"X-Requested-By": "zkjanitor"})
+        except (RequestFailed, SourceUnavailable, ValueError, AttributeError) as exc:
+            reason = exc.reason if isinstance(exc, RequestFailed) else str(exc)
+            return PruneOutcome(report, Outcome.FAILED, f"Livy stopped answering ({reason})", result_unknown=True)
+        if reply.status_code == 200:
+            return PruneOutcome(report, Outcome.DELETED_VIA_LIVY)
+        if reply.status_code == 404:
+            return PruneOutcome(report, Outcome.SKIPPED_GONE, "Livy no longer holds it")
+        return PruneOutcome(report, Outcome.FAILED, f"Livy refused the DELETE: HTTP {reply.status_code} "
+                                                    f"{_message(reply)}".rstrip())
 
     def check(self) -> List[Finding]:
         try:

@@ -3,7 +3,9 @@
 Seeds ~40 000 Livy sessions (the size of the real incident: a scheduler that
 never deleted its batches) into a real ZooKeeper — most of them created
 "weeks ago" under libfaketime — starts a YARN ResourceManager double as an HA
-pair (standby listed first), then runs the commands an operator would type.
+pair (standby listed first) and, for one prune, a running Livy (the Livy REST
+double) that still holds some dead batches, then runs the commands an operator
+would type.
 Everything runs on 127.0.0.1 and is removed at the end.
 """
 
@@ -22,12 +24,16 @@ from typing import List, Optional, Sequence
 
 from kazoo.client import KazooClient
 
+from zkjanitor.model import SessionType
+from zkjanitor.testing.livy_double import LivyDouble
 from zkjanitor.testing.seeder import build_scenario, seed
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZooKeeperServer
 
 PREFIX = "livy"
 OLD_CLOCK = "-20d"
+LIVY_HOLDS = 200
+"""Dead batches the demo's running Livy (the Livy REST double) still holds in memory."""
 
 
 def _client(server: ZooKeeperServer) -> KazooClient:
@@ -86,9 +92,16 @@ def demo(sessions: int, keep: bool = False) -> None:
         _run(["scan", "--show", "corrupt", "--type", "interactive"], env)
         _say("what would a nightly prune delete? (dry run: changes nothing)")
         _run(["prune", "--older-than", "1d", "--limit", "5"], env)
-        _say("delete them, with a backup, as cron would")
+        stale_batches = sorted(session_id for (kind, session_id), (verdict, _) in scenario.expected.items()
+                               if kind is SessionType.BATCH and verdict == "stale")[:LIVY_HOLDS]
+        livy = LivyDouble(zk_hosts=server.connect_string, zk_prefix=PREFIX).start()
+        for session_id in stale_batches:
+            livy.add_batch(id=session_id, state="dead")
+        _say(f"Livy is up and holds {len(stale_batches):,} of the dead batches: delete those through Livy's own "
+             "DELETE (it frees Livy's memory too), the rest in ZooKeeper, with a backup, as cron would")
         backup = workdir / "backup.jsonl"
-        _run(["prune", "--older-than", "1d", "--apply", "--yes", "--backup", str(backup)], env)
+        _run(["prune", "--older-than", "1d", "--livy", livy.url, "--apply", "--yes", "--backup", str(backup)], env)
+        livy.stop()
         _say("the store afterwards: only live, young, unknown and corrupt sessions are left")
         _run(["scan"], env)
         _say("the CI gate")
