@@ -35,13 +35,14 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from zkjanitor.backup import Backup, BackupWriter
 from zkjanitor.check import LimitResult, Limits, evaluate
 from zkjanitor.classify import Policy, grace_warning
 from zkjanitor.errors import ConfigError, SourceUnavailable, ZooKeeperUnavailable
 from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.plan_file import PlannedSession
 from zkjanitor.prune import Progress, PruneResult, plan_prune, select_for_prune
 from zkjanitor.restore import RestoreOutcome, confine, counter_warnings, restored_ids
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, Summary, classify_inventory, store_warnings, summarize
@@ -64,6 +65,28 @@ class PruneCriteria(NamedTuple):
     """Also select sessions stale by absence younger than Livy's app-lookup wait (they may still be submitting)."""
 
 
+def _within(planned: Mapping[str, PlannedSession], selected: List[SessionReport],
+            result: ScanResult) -> Tuple[List[SessionReport], List[Tuple[str, str]]]:
+    """The selected sessions a reviewed plan holds, unchanged; and why each other planned session is left out."""
+    now = {report.session.path: report for report in result.reports}
+    chosen = {report.session.path for report in selected}
+    kept: List[SessionReport] = []
+    for report in selected:
+        entry = planned.get(report.session.path)
+        if entry is not None and entry.matches(report.session):
+            kept.append(report)
+    left_out = []
+    for path, entry in planned.items():
+        current = now.get(path)
+        if current is None:
+            left_out.append((path, "gone since the plan"))
+        elif not entry.matches(current.session):
+            left_out.append((path, "changed since the plan"))
+        elif path not in chosen:
+            left_out.append((path, f"no longer selected: {current.verdict.value} ({current.reason})"))
+    return kept, left_out
+
+
 class PrunePlan(NamedTuple):
     """A prune's selection, from one scan; :meth:`Janitor.apply` deletes exactly these."""
 
@@ -74,6 +97,8 @@ class PrunePlan(NamedTuple):
     """``would-delete`` for each selected session, ``failed`` for one refused (:func:`zkjanitor.prune.refusals`)."""
     lock_token: Optional[object] = None
     """The lock it was made under (:meth:`Janitor.locked`), else None: such a plan can only be shown."""
+    left_out: Sequence[Tuple[str, str]] = ()
+    """With a reviewed plan (``planned``): its sessions not selected now, as ``(path, why)``."""
 
 
 class CheckResult(NamedTuple):
@@ -192,8 +217,13 @@ class Janitor:
                 self._lock_token = None
 
     def plan_prune(self, criteria: PruneCriteria, *,
-                   progress: Optional[Callable[[int, int], None]] = None) -> PrunePlan:
+                   progress: Optional[Callable[[int, int], None]] = None,
+                   planned: Optional[Mapping[str, PlannedSession]] = None) -> PrunePlan:
         """Scan and choose what a prune would delete; deletes nothing.
+
+        With ``planned`` (a reviewed plan's sessions, :mod:`zkjanitor.plan_file`),
+        only those of them selected again now and unchanged since are chosen:
+        a plan narrows a prune, never widens it; the others are ``left_out``.
 
         Raises :class:`ConfigError` without a source (nothing can be known
         stale) or for a store that cannot delete conditionally, and
@@ -213,11 +243,14 @@ class Janitor:
             result.reports,
             older_than_seconds=criteria.older_than_seconds,
             types=self.types,
-            limit=criteria.limit,
+            limit=None if planned is not None else criteria.limit,
             include_corrupt=criteria.include_corrupt,
             created_before_ms=None if criteria.allow_young_sessions else young_after,
         )
-        return PrunePlan(result, criteria, selected, plan_prune(selected), self._lock_token)
+        left_out: List[Tuple[str, str]] = []
+        if planned is not None:
+            selected, left_out = _within(planned, selected, result)
+        return PrunePlan(result, criteria, selected, plan_prune(selected), self._lock_token, left_out)
 
     def apply(
         self,

@@ -61,7 +61,7 @@ CASES = {
     "duration-unknown-unit": (["prune", "--older-than", "1y"], "invalid duration"),
     "duration-empty": (["prune", "--older-than", ""], "invalid duration"),
     "duration-absurd": (["prune", "--older-than", "99999999999999999999d"], "longer than 100 years"),
-    "duration-missing": (["prune"], "Missing option '--older-than'"),
+    "duration-missing": (["prune"], "prune needs --older-than DURATION"),
     "grace-bad": (["scan", "--grace", "soon"], "invalid duration"),
     # sizes and counts
     "size-words": (["check", "--max-bytes", "lots"], "invalid size"),

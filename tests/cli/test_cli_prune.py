@@ -253,8 +253,9 @@ def test_apply_on_a_terminal_asks_first(
 
     stale = len(incident.keys("stale"))
     stderr = run.stderr.decode()
-    assert (f"Delete {stale:,} session znode(s) under /{prefix} on {old_zk_server.connect_string}? "
-            f"(backup: {backup})") in stderr
+    assert f"Delete {stale:,} session znode(s) (app-" in stderr  # what goes: by reason, ages, top owners
+    assert "top owners: " in stderr
+    assert f") under /{prefix} on {old_zk_server.connect_string}? (backup: {backup})" in stderr
     after = snapshot(old_zk_client, prefix)
     if deleted:
         assert run.returncode == 0, stderr
@@ -411,7 +412,7 @@ def test_an_invalid_older_than_is_a_usage_error(old_zk_server, prefix, yarn_rm, 
 def test_older_than_is_required(old_zk_server, prefix, yarn_rm):
     result = prune(old_zk_server, prefix, yarn_rm)
     assert result.exit_code == 2
-    assert "Missing option '--older-than'" in result.stderr
+    assert result.stderr == "zkjanitor: error: prune needs --older-than DURATION (or --plan FILE)\n"
 
 
 # --- pacing ---------------------------------------------------------------------------------

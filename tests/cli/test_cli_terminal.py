@@ -76,6 +76,7 @@ def test_a_terminal_gets_colours_and_a_progress_bar_that_goes_away(env):
     assert code == 0, shown
     assert COLOUR.search(shown), "verdicts are coloured on a terminal"
     assert "reading session znodes" in shown, "a progress bar while reading"
+    assert re.search(r"eta[ \x1b\[\dm;]*(\d+:\d\d:\d\d|-:--:--)", shown), "with an estimate of the time left"
     after_bar = shown.rsplit("reading session znodes", 1)[1]
     assert "\x1b[2K" in after_bar, "the progress bar is erased (transient)"
 

@@ -9,8 +9,9 @@ from typing import Optional, Union
 
 import click
 
-from zkjanitor.backup import check_new_backup_path, default_backup_path
+from zkjanitor.backup import check_new_backup_path, default_backup_path, store_of
 from zkjanitor.cli.common import (
+    DURATION,
     EXIT_TERMINATED,
     OLDER_THAN,
     Settings,
@@ -32,8 +33,9 @@ from zkjanitor.cli.scan import scan_warnings
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError
 from zkjanitor.janitor import PruneCriteria
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
+from zkjanitor.plan_file import read_plan, write_plan
 from zkjanitor.prune import Outcome
-from zkjanitor.render import PruneReport
+from zkjanitor.render import PruneReport, describe_selection
 from zkjanitor.render import json as json_render
 from zkjanitor.retention import LIVY_RETENTION, retention_seconds
 
@@ -45,10 +47,11 @@ from zkjanitor.retention import LIVY_RETENTION, retention_seconds
         "zkjanitor prune --older-than 1d --apply --yes    # cron: no question; backup in the working directory",
         "zkjanitor prune --older-than 2w --limit 5000 --pause 0.5 --apply --yes   # a gentle first pass",
         "zkjanitor prune --livy-conf /etc/livy/conf/livy.conf --older-than livy-retention   # what Livy would drop",
+        "zkjanitor prune --older-than 1d --plan-out plan.json   # review it; then prune --apply --plan plan.json",
     )
 )
 @store_options
-@click.option("--older-than", required=True, type=OLDER_THAN, metavar="DURATION",
+@click.option("--older-than", type=OLDER_THAN, metavar="DURATION",
               help="Only stale sessions at least this old: 90m, 12h, 1d, 2w; or livy-retention: as long as Livy "
                    "itself keeps a finished session (livy.conf's livy.server.session.state-retain.sec).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Delete at most N sessions (oldest first).")
@@ -65,6 +68,13 @@ from zkjanitor.retention import LIVY_RETENTION, retention_seconds
               help="Deletes per ZooKeeper transaction.")
 @click.option("--pause", "pause_seconds", type=click.FloatRange(min=0, max=60), default=0.0, show_default=True,
               metavar="SECONDS", help="Pause between transactions, to go easy on a busy ensemble.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Dry run: also write its exact selection to FILE, to review and then apply with --plan.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Delete only what the reviewed plan FILE (from --plan-out) selected and is still selected, "
+                   "unchanged; its criteria replace --older-than and the other selection options.")
+@click.option("--plan-max-age", type=DURATION, default="1h", show_default=True, metavar="DURATION",
+              help="Refuse a --plan older than this.")
 @click.option("--utc", is_flag=True, help="Show times in UTC instead of the local time zone.")
 @pass_settings
 def prune(
@@ -79,6 +89,9 @@ def prune(
     backup: Optional[Path],
     batch_size: int,
     pause_seconds: float,
+    plan_out: Optional[Path],
+    plan_file: Optional[Path],
+    plan_max_age: float,
     utc: bool,
 ) -> int:
     """Delete stale Livy sessions older than --older-than; dry run unless --apply.
@@ -91,32 +104,54 @@ def prune(
     prune. Exit 0 on success, 3 when ZooKeeper or YARN is unreachable (nothing
     deleted), 4 when some deletions failed, 5 when another prune is running.
     """
+    if plan_out is not None and apply_changes:
+        raise ConfigError("--plan-out writes a dry run's plan: run without --apply, review it, then --apply --plan")
+    reviewed = None
+    if plan_file is not None:
+        if older_than is not None or limit is not None or include_corrupt or allow_young_sessions:
+            raise ConfigError("--plan carries its own selection: leave out --older-than, --limit, --include-corrupt "
+                              "and --allow-young-sessions")
+        reviewed = read_plan(plan_file, store=store_of(settings.zk.connect, settings.prefix),
+                             max_age_seconds=plan_max_age)
+        criteria = PruneCriteria(**reviewed.criteria)
+    elif older_than is None:
+        raise ConfigError("prune needs --older-than DURATION (or --plan FILE)")
+    else:
+        if older_than == LIVY_RETENTION:
+            if settings.livy_conf is None:
+                raise ConfigError("--older-than livy-retention reads livy.server.session.state-retain.sec: "
+                                  "pass --livy-conf")
+            older_than = retention_seconds(settings.livy_conf)
+        assert isinstance(older_than, float)
+        criteria = PruneCriteria(older_than, limit, include_corrupt, allow_young_sessions)
     if not settings.has_source:
         raise ConfigError("prune needs an application-state source to know what is stale: pass --yarn http://<rm>:8088")
     if apply_changes:
         refuse_unconfirmed_apply(yes)
         backup = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc))
         check_new_backup_path(backup)  # like --metrics-file: checked before anything is read or deleted
-    if older_than == LIVY_RETENTION:
-        if settings.livy_conf is None:
-            raise ConfigError("--older-than livy-retention reads livy.server.session.state-retain.sec: "
-                              "pass --livy-conf")
-        older_than = retention_seconds(settings.livy_conf)
-    assert isinstance(older_than, float)
-    criteria = PruneCriteria(older_than, limit, include_corrupt, allow_young_sessions)
     backup_path = None
     stop: Optional[StopRequest] = None
     with open_janitor(settings) as janitor, (janitor.locked() if apply_changes else contextlib.nullcontext()):
         with progress_bar("reading session znodes") as reading:
-            plan = janitor.plan_prune(criteria, progress=reading)
+            plan = janitor.plan_prune(criteria, progress=reading,
+                                      planned=None if reviewed is None else reviewed.sessions)
         for message in scan_warnings(settings, janitor, plan.scan):
             warn(message)
+        if plan.left_out:
+            path, why = plan.left_out[0]
+            warn(f"{len(plan.left_out):,} session(s) of the plan are left out (first: {path}: {why})")
+        if plan_out is not None:
+            write_plan(plan_out, store=janitor.store.identity, criteria=criteria._asdict(), selected=plan.selected,
+                       now_ms=plan.scan.now_ms)
+            say(f"plan of {len(plan.selected):,} session(s) written to {plan_out}; apply it with: "
+                f"zkjanitor prune --apply --plan {plan_out}")
         result = plan.dry_run
         if apply_changes and plan.selected:
             assert backup is not None  # resolved and checked before connecting, with --apply
             backup_path = backup
             abort_if_not_confirmed(
-                f"Delete {len(plan.selected):,} session znode(s) under /{settings.prefix} on {settings.zk.connect}? "
+                f"Delete {describe_selection(plan.selected)} under /{settings.prefix} on {settings.zk.connect}? "
                 f"(backup: {backup_path})",
                 yes,
             )

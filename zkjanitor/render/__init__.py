@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence
 
 if TYPE_CHECKING:
     from zkjanitor.backup import Backup
     from zkjanitor.janitor import PrunePlan
+    from zkjanitor.model import SessionReport
     from zkjanitor.prune import PruneResult
     from zkjanitor.restore import RestoreOutcome
     from zkjanitor.scan import Summary
@@ -58,6 +59,21 @@ def iso_utc(ms: Optional[int]) -> Optional[str]:
         return None
     days, rest = divmod(ms, _MS_PER_DAY)
     return f"{_DAYS[days]}{_CLOCKS[rest // 1000]}{_MILLIS[rest % 1000]}"
+
+
+def describe_selection(selected: Sequence["SessionReport"], owners_shown: int = 3) -> str:
+    """What a prune would delete, in one line: how many, by reason, the age range, the top owners."""
+    from collections import Counter
+
+    from zkjanitor.units import format_duration
+
+    reasons = Counter(report.reason for report in selected)
+    owners = Counter(report.session.proxy_user or report.session.owner or "(no owner)" for report in selected)
+    ages = [report.age_seconds for report in selected]
+    by_reason = ", ".join(f"{reason} {count:,}" for reason, count in reasons.most_common())
+    top = ", ".join(f"{owner} {count:,}" for owner, count in owners.most_common(owners_shown))
+    return (f"{len(selected):,} session znode(s) ({by_reason}; oldest {format_duration(max(ages))}, "
+            f"youngest {format_duration(min(ages))}; top owners: {top})")
 
 
 class PruneReport(NamedTuple):

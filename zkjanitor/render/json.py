@@ -174,6 +174,7 @@ def prune_json(report: PruneReport) -> Dict[str, Any]:
         "counts": counts,
         "backup": str(report.backup) if report.backup else None,
         "aborted": result.aborted,
+        "plan_left_out": [{"path": path, "why": why} for path, why in report.plan.left_out],
         "summary": summary_json(report.summary),
         "sessions": EncodedArray(map(_outcome_line, result.outcomes)),
     }
