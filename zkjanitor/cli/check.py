@@ -76,7 +76,7 @@ def check(
     if not limits.any:
         raise ConfigError("no limits given: pass --max-sessions, --max-stale or --max-bytes "
                           "(or set them in the [check] table of the config file)")
-    if limits.needs_source and not settings.yarn_urls:
+    if limits.needs_source and not settings.has_app_source:
         raise ConfigError("--max-stale needs an application-state source: pass --yarn http://<rm>:8088")
     with open_janitor(settings) as janitor:
         with progress_bar("reading session znodes") as reading:

@@ -88,7 +88,7 @@ def prune(
     prune. Exit 0 on success, 3 when ZooKeeper or YARN is unreachable (nothing
     deleted), 4 when some deletions failed, 5 when another prune is running.
     """
-    if not settings.yarn_urls:
+    if not settings.has_app_source:
         raise ConfigError("prune needs an application-state source to know what is stale: pass --yarn http://<rm>:8088")
     if apply_changes:
         refuse_unconfirmed_apply(yes)
