@@ -34,7 +34,7 @@ attempt only the silent server holds could be the newest.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
@@ -222,6 +222,8 @@ class SparkHistorySource(AppStateSource):
         if prefetched is not None and _covers(prefetched[0], bound):
             index = prefetched[1].result()
         else:
+            if prefetched is not None:
+                wait([prefetched[1]])  # its connections are free again (one thread per server at a time)
             index = self._index(bound)
         return [index.answer(query) for query in queries]
 
