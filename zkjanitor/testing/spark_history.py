@@ -356,8 +356,8 @@ def write_logs(directory: Path, apps: Sequence[HistoryApp], templates: Mapping[s
         final = directory / app.file_name
         temporary = directory / f".{app.file_name}.tmp"
         temporary.write_bytes(parsed[app.template].render(app))
-        moment = (app.end_ms or app.start_ms) / 1000.0
-        os.utime(temporary, (moment, moment))
+        moment_ns = (app.end_ms or app.start_ms) * 1_000_000  # exact: the server reads the mtime in ms
+        os.utime(temporary, ns=(moment_ns, moment_ns))
         os.rename(temporary, final)
         written.append(final)
     return written

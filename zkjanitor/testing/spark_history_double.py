@@ -7,8 +7,10 @@ one, so the two cannot drift apart unnoticed):
 * ``GET /api/v1/applications``: every application, completed ones by end time
   descending, then incomplete ones; ``status`` (``completed``/``running``,
   repeatable, any case; anything else is Jetty's HTML 404), ``minDate`` /
-  ``maxDate`` (an attempt's start), ``minEndDate`` / ``maxEndDate`` (running
-  apps always pass the former), ``limit`` (the first N; 0 or less: none).
+  ``maxDate`` (an attempt's start), ``minEndDate`` / ``maxEndDate`` (a running
+  app passes them while ``maxEndDate`` is ahead; a completed app needs an
+  attempt that started and ended in range: its open attempts never count, as
+  in Spark's ``ApplicationListResource``), ``limit`` (the first N; 0 or less: none).
   Dates are ``yyyy-MM-dd`` or ``yyyy-MM-dd'T'HH:mm:ss.SSS'GMT'``; anything else
   is 400 with the plain-text body ``Couldn't parse date: <value>``;
 * ``GET /api/v1/applications/<id>``: one application, or 404 ``text/plain``
@@ -185,18 +187,21 @@ class SparkHistoryDouble(HttpDouble):
             raise HttpError(404, _JETTY_404)
         include_completed = not statuses or "completed" in statuses
         include_running = not statuses or "running" in statuses
-        min_date = _date(query["minDate"][0]) if "minDate" in query else None
-        max_date = _date(query["maxDate"][0]) if "maxDate" in query else None
-        min_end = _date(query["minEndDate"][0]) if "minEndDate" in query else None
-        max_end = _date(query["maxEndDate"][0]) if "maxEndDate" in query else None
+        earliest, latest = _date("2010-01-01"), _date("3000-01-01")  # the server's defaults
+        min_date = _date(query["minDate"][0]) if "minDate" in query else earliest
+        max_date = _date(query["maxDate"][0]) if "maxDate" in query else latest
+        min_end = _date(query["minEndDate"][0]) if "minEndDate" in query else earliest
+        max_end = _date(query["maxEndDate"][0]) if "maxEndDate" in query else latest
         limit = int(query["limit"][0]) if "limit" in query else None
+        now = self.clock()
 
-        def in_range(attempt: Mapping[str, Any]) -> bool:
-            start, end = attempt["startTimeEpoch"], attempt["endTimeEpoch"]
-            running = not attempt["completed"]
-            return ((min_date is None or start >= min_date) and (max_date is None or start <= max_date)
-                    and (min_end is None or running or end >= min_end)
-                    and (max_end is None or (not running and end <= max_end)))
+        def in_range(attempt: Mapping[str, Any], any_running: bool) -> bool:
+            """An attempt started in [minDate, maxDate]; a running app's only if maxEndDate is ahead, a
+            completed app's only if this attempt ended in [minEndDate, maxEndDate] (its open attempts never)."""
+            started = min_date <= attempt["startTimeEpoch"] <= max_date
+            if any_running:
+                return started and max_end > now
+            return started and min_end <= attempt["endTimeEpoch"] <= max_end
 
         with self._lock:
             if self.scanning:
@@ -205,7 +210,7 @@ class SparkHistoryDouble(HttpDouble):
             for app in self._listing_order():
                 any_running = not app["attempts"][0]["completed"]
                 wanted = (any_running and include_running) or (not any_running and include_completed)
-                if wanted and any(in_range(a) for a in app["attempts"]):
+                if wanted and any(in_range(a, any_running) for a in app["attempts"]):
                     listed.append(self._copy(app))
         if limit is not None:
             listed = listed[:max(0, limit)]
