@@ -62,8 +62,9 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
     if source is None:
         return findings
     result = classify_inventory(inventory, source)
+    name = "sources" if isinstance(source, ChainSource) else source.name
     if result.source_error:
-        return findings + [Finding("error", source.name, None, result.source_error,
+        return findings + [Finding("error", name, None, result.source_error,
                                    "check that --yarn names the cluster Livy submits to")]
     asked = [r for r in result.reports if r.session.corrupt is None]
     known = Counter(r.source for r in asked if r.app is not None)
@@ -71,6 +72,6 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
         return findings + [Finding("ok", source.name, None, f"{source.name} knows {sum(known.values()):,} of the "
                                    f"store's {len(asked):,} sessions' applications", "")]
     by_source = ", ".join(f"{name} {count:,}" for name, count in known.most_common())
-    return findings + [Finding("ok", "sources", None, f"the sources know {sum(known.values()):,} of the store's "
+    return findings + [Finding("ok", name, None, f"the sources know {sum(known.values()):,} of the store's "
                                f"{len(asked):,} sessions' applications{f' ({by_source})' if by_source else ''}", "")]
 

@@ -179,8 +179,9 @@ class SparkLab:
         return {mode: self.templates_dir / name for mode, name in names.items()}
 
     def _make_templates(self) -> None:
+        for left_over in self.home.glob("templates.tmp-*"):  # a build that was killed (we hold the lock)
+            shutil.rmtree(left_over, ignore_errors=True)
         work = self.home / f"templates.tmp-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
         (work / "conf").mkdir(parents=True)
         script = work / "job.py"
         script.write_text(_JOB)
