@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps contrib-deps test test-slow test-contrib test-all demo bench docs reference lint clean
+.PHONY: setup system-deps contrib-deps test test-slow test-contrib test-history test-all demo bench docs reference lint clean
 
 setup: system-deps $(STAMP)
 
@@ -51,7 +51,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Markers that keep tests out of `make test`, each run by its own target; a new one is added here.
-FAST_TESTS := not slow and not contrib
+FAST_TESTS := not slow and not contrib and not history
 
 test: setup
 	$(PY) -m pytest -q -m "$(FAST_TESTS)"
@@ -62,6 +62,12 @@ test-slow: setup
 # The alerting rules, the dashboard and the metrics files, with the real promtool, Prometheus and node_exporter.
 test-contrib: setup contrib-deps
 	$(PY) -m pytest -q -m contrib
+
+# tests/history against a real Spark History Server: pyspark (pip, ~320 MB) and the real event logs of three
+# local Spark jobs are built on first use and cached in ~/.cache/zkjanitor (ZKJANITOR_CACHE_DIR); Java 17 comes
+# with system-deps (Debian's default JRE).
+test-history: setup
+	$(PY) -m pytest -q -m history
 
 test-all: setup contrib-deps
 	$(PY) -m pytest -q

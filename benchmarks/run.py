@@ -7,7 +7,9 @@ apps long forgotten by a ResourceManager that, like Hadoop 3, remembers only
 the last 1000 finished apps), starts the YARN double, then measures in one run:
 
 * ``zkjanitor scan --format json`` (the real CLI, a subprocess: wall time,
-  peak RSS, YARN requests), and the same with ``--read-method pipelined``;
+  peak RSS, YARN requests), the same with ``--read-method pipelined``, and with
+  a Spark History Server double (``--spark-history``) that has every stale
+  application's completed log;
 * the baseline for reads: a sequential kazoo ``get`` loop over the same znodes
   (timed from its first ``get_children`` to its last ``get``: no start-up);
 * ``zkjanitor prune --apply --yes`` of every stale session (scan, lock,
@@ -47,6 +49,7 @@ import zkjanitor
 from zkjanitor.inventory import children_reply_bytes
 from zkjanitor.model import SessionType, Verdict
 from zkjanitor.testing.seeder import SeedZnode, build_scenario, seed
+from zkjanitor.testing.spark_history_double import SparkHistoryDouble
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZKCLI, ZooKeeperServer, four_letter_word
 
@@ -78,6 +81,7 @@ PRUNE_MAX_RATIO = 1 / 4
 RSS_TARGET_SIZE = 100_000
 RSS_MAX_MB = 200.0
 MAX_YARN_REQUESTS = 5
+HISTORY_MAX_FACTOR = 1.10
 LINEAR_TOLERANCE = 1.25
 """Linear cost: µs/session may not grow by more than this factor from one N to the next."""
 
@@ -106,6 +110,10 @@ class SizeResult(NamedTuple):
     zookeeper_version: str
     scan_runs: Tuple[float, ...] = ()
     """Wall seconds of every run of zkjanitor scan; ``scan`` holds their median."""
+    scan_with_history: Optional[Run] = None
+    """``scan --spark-history``: YARN first, then a Spark History Server that has every stale app's log."""
+    history_requests: int = 0
+    """Requests the History Server got in the most requested of those runs."""
 
 
 class Environment(NamedTuple):
@@ -340,6 +348,21 @@ def measure_size(sessions: int, *, repeat: int, workdir: Path, log: "Log") -> Si
             _check_scan(document, sessions, len(stale_keys))
             scans.append(run)
             log(f"N={sessions:,}: zkjanitor scan #{attempt + 1}: {run.seconds:.2f} s, {run.peak_rss_mb:.0f} MB")
+        history = stack.enter_context(SparkHistoryDouble())
+        for znode in stale_znodes:
+            app_id = json.loads(znode.data).get("appId")
+            if app_id:
+                history.add_app(app_id, completed=True)
+        with_history, history_requests = [], 0
+        for _ in range(repeat):
+            history.reset_requests()
+            run, document = run_zkjanitor(["scan", *store, "--spark-history", history.url], yarn=yarn,
+                                          workdir=workdir, label="scan-history")
+            _check_scan(document, sessions, len(stale_keys))
+            with_history.append(run)
+            history_requests = max(history_requests, len(history.requests))
+        log(f"N={sessions:,}: zkjanitor scan --spark-history: {median_run(with_history).seconds:.2f} s, "
+            f"{history_requests} History Server request(s)")
         pipelined, document = run_zkjanitor(
             ["scan", *store, "--read-method", "pipelined"], yarn=yarn, workdir=workdir, label="scan-pipelined"
         )
@@ -367,6 +390,7 @@ def measure_size(sessions: int, *, repeat: int, workdir: Path, log: "Log") -> Si
     return SizeResult(
         sessions, median_run(scans), pipelined, loop_seconds, prune, pruned,
         deleteall_seconds, deleted, startup, flags, version, tuple(run.seconds for run in scans),
+        median_run(with_history), history_requests,
     )
 
 
@@ -500,6 +524,10 @@ def table(results: Sequence[SizeResult]) -> str:
                   if len(r.scan_runs) > 1 else "")
         row(r, f"`zkjanitor scan` (multiRead){spread}", r.scan.seconds, r.scan,
             f"{ratio_text(r.scan.seconds, loop)} of loop")
+        if r.scan_with_history is not None:
+            row(r, f"`zkjanitor scan --spark-history` ({r.history_requests} History Server request(s))",
+                r.scan_with_history.seconds, r.scan_with_history,
+                f"{r.scan_with_history.seconds / r.scan.seconds:.2f}x the scan")
         row(r, "`zkjanitor scan --read-method pipelined`", r.scan_pipelined.seconds, r.scan_pipelined,
             f"{ratio_text(r.scan_pipelined.seconds, loop)} of loop")
         flags = f", {r.zkcli_flags}" if r.zkcli_flags else ""
@@ -532,6 +560,16 @@ def judge(results: Sequence[SizeResult]) -> List[Judgement]:
             target, value <= baseline * limit, f"{ratio_text(value, baseline)} ({value:.2f} s vs {baseline:.2f} s)"
         ))
     judgements.append(yarn_requests(results))
+    history_target = (f"adding a Spark History Server: one request per run, scan of {SCAN_TARGET_SIZE:,} "
+                      f"≤ {HISTORY_MAX_FACTOR:.2f}x without it")
+    if at_40k is None or at_40k.scan_with_history is None:
+        judgements.append(Judgement(history_target, None, f"not measured (needs N={SCAN_TARGET_SIZE:,} in --sizes)"))
+    else:
+        factor = at_40k.scan_with_history.seconds / at_40k.scan.seconds
+        judgements.append(Judgement(
+            history_target, at_40k.history_requests == 1 and factor <= HISTORY_MAX_FACTOR,
+            f"{at_40k.history_requests} request(s); {factor:.2f}x ({at_40k.scan_with_history.seconds:.2f} s vs "
+            f"{at_40k.scan.seconds:.2f} s)"))
     at_100k = by_size.get(RSS_TARGET_SIZE)
     judgements.append(
         Judgement(f"peak RSS of scan at {RSS_TARGET_SIZE:,} ≤ {RSS_MAX_MB:.0f} MB",

@@ -15,6 +15,7 @@ from kazoo.client import KazooClient
 
 from tests.support.zk_helpers import remove_test_tree
 from zkjanitor.testing.livy_double import LivyDouble
+from zkjanitor.testing.spark_history_double import SparkHistoryDouble
 from zkjanitor.testing.timeline_double import TimelineDouble
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZooKeeperServer
@@ -105,3 +106,22 @@ def yarn_timeline() -> Iterator[TimelineDouble]:
     """A YARN Timeline (application history) server double with Hadoop's caps: 10,000 apps, 7 days."""
     with TimelineDouble() as timeline:
         yield timeline
+
+
+@pytest.fixture(scope="session")
+def _spark_history_double() -> Iterator[SparkHistoryDouble]:
+    with SparkHistoryDouble() as history:
+        yield history
+
+
+@pytest.fixture
+def shs_double(_spark_history_double: SparkHistoryDouble) -> Iterator[SparkHistoryDouble]:
+    """A Spark History Server double (started once per session), emptied for this test: no app, no auth."""
+    history = _spark_history_double
+    history.clear()
+    history.reset_requests()
+    history.scanning = False
+    history.authenticator = None
+    history.delay_seconds = 0.0
+    yield history
+    history.clear()

@@ -6,6 +6,7 @@ marks a check that passed, so an operator sees what was verified.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable, ContextManager, List, Optional, Sequence
 
 from zkjanitor.advice import Finding
@@ -14,6 +15,7 @@ from zkjanitor.inventory import COUNTER_NODE
 from zkjanitor.model import SessionType
 from zkjanitor.scan import classify_inventory
 from zkjanitor.sources.base import AppStateSource
+from zkjanitor.sources.chain import ChainSource
 from zkjanitor.store import SessionStore
 
 OpenStore = Callable[[], ContextManager[SessionStore]]
@@ -60,11 +62,16 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
     if source is None:
         return findings
     result = classify_inventory(inventory, source)
+    name = "sources" if isinstance(source, ChainSource) else source.name
     if result.source_error:
-        return findings + [Finding("error", source.name, None, result.source_error,
+        return findings + [Finding("error", name, None, result.source_error,
                                    "check that --yarn names the cluster Livy submits to")]
     asked = [r for r in result.reports if r.session.corrupt is None]
-    known = sum(1 for r in asked if r.app is not None)
-    return findings + [Finding("ok", source.name, None, f"{source.name} knows {known:,} of the store's "
-                               f"{len(asked):,} sessions' applications", "")]
+    known = Counter(r.source for r in asked if r.app is not None)
+    if not isinstance(source, ChainSource):
+        return findings + [Finding("ok", source.name, None, f"{source.name} knows {sum(known.values()):,} of the "
+                                   f"store's {len(asked):,} sessions' applications", "")]
+    by_source = ", ".join(f"{name} {count:,}" for name, count in known.most_common())
+    return findings + [Finding("ok", name, None, f"the sources know {sum(known.values()):,} of the store's "
+                               f"{len(asked):,} sessions' applications{f' ({by_source})' if by_source else ''}", "")]
 

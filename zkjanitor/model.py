@@ -169,7 +169,8 @@ REASONS = {
         "livy-active": "Livy holds the session and reports it not finished (starting, running, idle, busy, ...)",
     },
     Verdict.STALE: {
-        "app-finished": "the application ended (YARN: FINISHED, FAILED or KILLED)",
+        "app-finished": "the application ended (YARN: FINISHED, FAILED or KILLED; Spark History Server: its event "
+                        "log is complete)",
         "app-forgotten": "the ResourceManager, which knows the store's other applications, has no record of the appId",
         "never-submitted": "appId is null and no application carries the session's tag (the RM vouches as above)",
         "livy-finished": "Livy holds the session and reports it ended (success, dead or killed)",
@@ -184,6 +185,14 @@ REASONS = {
         "rm-cannot-vouch": "the ResourceManager knows none of the store's applications: is it Livy's cluster?",
         "app-newer-than-rm": "the appId is newer than every given ResourceManager's start: another cluster's, "
                              "or an RM of the HA pair is missing from --yarn",
+        "history-in-progress": "the Spark History Server has the application's event log still in progress: it runs, "
+                               "or its driver died without closing the log; not enough on its own",
+        "history-cannot-vouch": "the Spark History Server does not list the application (log not scanned yet, "
+                                "written elsewhere or cleaned up): that proves nothing",
+        "timeline-cannot-vouch": "the YARN Timeline server does not list the application (it keeps 10,000 "
+                                 "applications for 7 days by default): that proves nothing",
+        "no-app-id": "the appId is null, and the source can look an application up only by its id "
+                     "(the Spark History Server)",
     },
     Verdict.CORRUPT: {
         "empty": "the znode has no data",

@@ -43,6 +43,8 @@ class Summary(NamedTuple):
     oldest_stale_seconds: Optional[float]
     unreadable: int = 0
     """Session znodes that could not be read (e.g. NoAuth): in no other count."""
+    by_source: Dict[str, Dict[Verdict, int]] = {}
+    """Per evidence source that decided a session (``yarn``, ``spark-history``...): its sessions by verdict."""
 
 
 def classify_inventory(
@@ -104,12 +106,15 @@ def classify_inventory(
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
-    """Totals by verdict and by type, bytes, the age of the oldest stale session, and the unreadable znodes."""
+    """Totals by verdict, by type and by deciding source; bytes; the oldest stale age; the unreadable znodes."""
     reports = result.reports
     by_type_verdict = {t: dict.fromkeys(Verdict, 0) for t in types}
     bytes_by_type: Counter = Counter()
+    by_source: Counter = Counter()
     oldest = None
     for report in reports:
+        if report.source is not None:
+            by_source[report.source, report.verdict] += 1
         session = report.session
         counts = by_type_verdict.get(session.type)
         if counts is None:
@@ -127,7 +132,13 @@ def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
         bytes_by_type={t: bytes_by_type[t] for t in by_type_verdict},
         oldest_stale_seconds=oldest,
         unreadable=len(result.inventory.unreadable),
+        by_source={source: {v: by_source[source, v] for v in SOURCE_VERDICTS}
+                   for source in sorted({source for source, _ in by_source})},
     )
+
+
+SOURCE_VERDICTS = (Verdict.LIVE, Verdict.STALE, Verdict.UNKNOWN)
+"""The verdicts a source decides (``corrupt`` is the decoder's)."""
 
 
 # Java clients (Livy itself, zkCli) reject replies over jute.maxbuffer: 1 MB from

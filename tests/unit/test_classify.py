@@ -17,6 +17,8 @@ from zkjanitor.model import (
     SessionType,
     Verdict,
 )
+from zkjanitor.sources import spark_history, yarn_timeline
+from zkjanitor.sources.base import AppQuery
 from zkjanitor.sources.yarn import found
 
 NOW_MS = 1_750_000_000_000
@@ -46,6 +48,15 @@ def _found(state: str, finished_ms: Optional[int] = None) -> Lookup:
 
 
 NOT_FOUND = Lookup(AppPhase.NOT_FOUND, source="yarn")
+
+
+def _history(completed: bool) -> Lookup:
+    """What the Spark History Server source answers for an application whose newest attempt is (not) completed."""
+    attempt = {"attemptId": "1", "completed": completed, "startTimeEpoch": FINISHED_MS - 60_000,
+               "endTimeEpoch": FINISHED_MS if completed else -1}
+    index = spark_history._HistoryIndex()
+    index.add([{"id": "application_1712345678901_0042", "name": "livy-batch-41", "attempts": [attempt]}])
+    return index.answer(AppQuery("application_1712345678901_0042", None))
 
 
 def _unvouched(why: Optional[str]) -> Lookup:
@@ -123,6 +134,20 @@ CASES = [
      Verdict.UNKNOWN, "no-evidence", AGE_SINCE_CREATED, None),
     ("young, no app id yet", _session(app_id=None, ctime_ms=NOW_MS, mtime_ms=NOW_MS), NOT_FOUND,
      Verdict.LIVE, "within-grace", 0.0, None),
+    # the Spark History Server and the YARN Timeline server, in their own sources' words
+    ("history: event log completed", _session(), _history(completed=True), Verdict.STALE, "app-finished",
+     7200.0, FINISHED_MS),
+    ("history: event log in progress", _session(), _history(completed=False), Verdict.UNKNOWN,
+     "history-in-progress", AGE_SINCE_CREATED, None),
+    ("history: not listed", _session(), spark_history.NOT_LISTED, Verdict.UNKNOWN, "history-cannot-vouch",
+     AGE_SINCE_CREATED, None),
+    ("history: no app id to ask about", _session(app_id=None), spark_history.NO_APP_ID, Verdict.UNKNOWN,
+     "no-app-id", AGE_SINCE_CREATED, None),
+    ("timeline: not listed", _session(), yarn_timeline.NOT_LISTED, Verdict.UNKNOWN, "timeline-cannot-vouch",
+     AGE_SINCE_CREATED, None),
+    ("timeline: KILLED", _session(), found(AppRecord("application_1712345678901_0042", "KILLED",
+                                                     finished_ms=FINISHED_MS), "yarn-timeline"),
+     Verdict.STALE, "app-finished", 7200.0, FINISHED_MS),
 ]
 
 

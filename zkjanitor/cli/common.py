@@ -32,7 +32,9 @@ from zkjanitor.sources.chain import ChainSource
 from zkjanitor.sources.livy import PASSWORD_ENV as LIVY_PASSWORD_ENV
 from zkjanitor.sources.livy import LivyAuth, LivySource
 from zkjanitor.sources.livy import validate_urls as validate_livy_urls
+from zkjanitor.sources.spark_history import SparkHistorySource
 from zkjanitor.sources.yarn import YarnAuth, YarnSource, validate_urls
+from zkjanitor.sources.yarn_timeline import YarnTimelineSource
 from zkjanitor.units import parse_duration
 from zkjanitor.zk.auth import ZK_PASSWORD_ENV, ZkAuthArgs, resolve_zk_auth, zk_auth_warnings
 from zkjanitor.zk.client import DEFAULT_SASL_SERVICE, SASL_MECHANISMS, ZkOptions, validate_connect_string
@@ -65,10 +67,14 @@ class Settings(NamedTuple):
     trust_yarn_absence: bool = False
     livy_urls: Tuple[str, ...] = ()
     livy_auth: LivyAuth = LivyAuth()
+    spark_history_urls: Tuple[str, ...] = ()
+    spark_history_auth: YarnAuth = YarnAuth()
+    yarn_timeline_url: Optional[str] = None
 
     @property
     def has_source(self) -> bool:
-        return bool(self.yarn_urls or self.livy_urls)
+        """Whether any evidence source is configured."""
+        return bool(self.livy_urls or self.yarn_urls or self.yarn_timeline_url or self.spark_history_urls)
 
     @property
     def app_lookup_timeout_seconds(self) -> float:
@@ -76,13 +82,19 @@ class Settings(NamedTuple):
         return (self.livy_conf or LivyConf({})).app_lookup_timeout_ms / 1000.0
 
     def app_source(self) -> Optional[AppStateSource]:
-        """The configured evidence sources, most authoritative first (Livy, then YARN); None when there is none."""
+        """The configured evidence sources, most authoritative first (Livy, YARN, its Timeline server, the Spark
+        History Server): one alone, several as a chain; None when there is none."""
         sources: List[AppStateSource] = []
         if self.livy_urls:
             sources.append(LivySource(self.livy_urls, auth=self.livy_auth, timeout=self.yarn_timeout))
         if self.yarn_urls:
             sources.append(YarnSource(self.yarn_urls, auth=self.yarn_auth, timeout=self.yarn_timeout,
                                       trust_absence=self.trust_yarn_absence))
+        if self.yarn_timeline_url:
+            sources.append(YarnTimelineSource(self.yarn_timeline_url, auth=self.yarn_auth, timeout=self.yarn_timeout))
+        if self.spark_history_urls:
+            sources.append(SparkHistorySource(self.spark_history_urls, auth=self.spark_history_auth,
+                                              timeout=self.yarn_timeout))
         if len(sources) > 1:
             return ChainSource(sources)
         return sources[0] if sources else None
@@ -175,6 +187,18 @@ def _shared_options(func: Callable, hide_session_options: bool) -> Callable:
                           f"${LIVY_PASSWORD_ENV}, kerberos uses SPNEGO."),
         click.option("--livy-user", hidden=hide_session_options, envvar="ZKJANITOR_LIVY_USER", metavar="USER",
                      help="User for --livy-auth basic."),
+        click.option("--yarn-timeline", "yarn_timeline", hidden=hide_session_options, envvar="ZKJANITOR_YARN_TIMELINE",
+                     metavar="URL", help="YARN Timeline server base URL (yarn.timeline-service.webapp.address, e.g. "
+                     "http://ats:8188), asked about what the ResourceManager forgot; uses the YARN auth options."),
+        click.option("--spark-history", "spark_history", hidden=hide_session_options, multiple=True,
+                     type=CommaList(), envvar="ZKJANITOR_SPARK_HISTORY", metavar="URL",
+                     help="Spark History Server base URL (spark.yarn.historyServer.address, e.g. http://shs:18080), "
+                          "asked about what YARN forgot; repeat for several servers."),
+        click.option("--spark-history-auth", hidden=hide_session_options,
+                     type=click.Choice(["none", "basic", "kerberos"]), envvar="ZKJANITOR_SPARK_HISTORY_AUTH",
+                     default="none", show_default=True,
+                     help="How to authenticate to the Spark History Server: basic uses --yarn-user and "
+                          f"${YARN_PASSWORD_ENV}, kerberos uses SPNEGO."),
         click.option("--livy-conf", type=click.Path(dir_okay=False, path_type=Path), envvar="ZKJANITOR_LIVY_CONF",
                      metavar="FILE", help="Read the ZooKeeper URL, the prefix and Livy's app-lookup timeout "
                      "from Livy's livy.conf, and flag its risky settings."),
@@ -271,6 +295,9 @@ def resolve_settings(
     livy: Sequence[str] = (),
     livy_auth: str = "none",
     livy_user: Optional[str] = None,
+    spark_history: Sequence[str] = (),
+    spark_history_auth: str = "none",
+    yarn_timeline: Optional[str] = None,
 ) -> Settings:
     """Turn click's values into :class:`Settings`, filling gaps from livy.conf, then defaults."""
     conf = load_livy_conf(livy_conf) if livy_conf else None
@@ -301,6 +328,9 @@ def resolve_settings(
         trust_yarn_absence=trust_yarn_absence,
         livy_urls=tuple(validate_livy_urls(livy or ([conf.rest_url] if conf and conf.rest_url else []))),
         livy_auth=_livy_auth(livy_auth, livy_user),
+        spark_history_urls=tuple(validate_urls(spark_history, "--spark-history")) if spark_history else (),
+        spark_history_auth=_spark_history_auth(spark_history_auth, yarn_user) if spark_history else YarnAuth(),
+        yarn_timeline_url=validate_urls([yarn_timeline], "--yarn-timeline")[0] if yarn_timeline is not None else None,
     )
 
 
@@ -326,11 +356,24 @@ def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
     return YarnAuth(kind=kind, user=user, password=password)
 
 
+def _spark_history_auth(kind: str, user: Optional[str]) -> YarnAuth:
+    """--spark-history-auth: basic takes the YARN user and password (one gateway in front of both)."""
+    if kind != "basic":
+        return YarnAuth(kind=kind)
+    if not user:
+        raise ConfigError("--spark-history-auth basic needs --yarn-user (or ZKJANITOR_YARN_USER)")
+    password = os.environ.get(YARN_PASSWORD_ENV)
+    if not password:
+        raise ConfigError(f"--spark-history-auth basic reads the password from ${YARN_PASSWORD_ENV}, which is not set")
+    return YarnAuth(kind=kind, user=user, password=password)
+
+
 def settings_from(kwargs: Dict[str, Any]) -> Settings:
     """Pop the shared options out of a command's kwargs and resolve them."""
     names = ("zk", "prefix", "yarn", "yarn_auth", "yarn_user", "livy_conf", "output_format",
              "session_type", "grace", "timeout", "metrics_file", "read_method", "verbose", "quiet",
-             "trust_yarn_absence", "livy", "livy_auth", "livy_user")
+             "trust_yarn_absence", "livy", "livy_auth", "livy_user", "spark_history", "spark_history_auth",
+             "yarn_timeline")
     zk_auth = ZkAuthArgs(**{name: kwargs.pop(name) for name in ZkAuthArgs._fields})
     settings = resolve_settings(**{name: kwargs.pop(name) for name in names}, zk_auth=zk_auth)
     configure_logging(settings.verbosity)

@@ -37,8 +37,10 @@ def doctor(settings: Settings, metrics: Optional[MetricSet]) -> int:
     findings += check_store(open_store, settings.zk.connect, settings.types)
     source = settings.app_source()
     try:
-        findings += check_source(source)
-        usable = source if source is not None and not has_problems(findings[-1:]) else None
+        source_findings = check_source(source)
+        findings += source_findings
+        # A chain is asked when any of its sources answers (check_sessions reports the failing ones too).
+        usable = source if source is not None and any(f.severity == "ok" for f in source_findings) else None
         findings += check_sessions(open_store, settings.types, usable)
     finally:
         if source is not None:

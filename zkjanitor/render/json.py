@@ -113,6 +113,10 @@ def summary_json(summary: Summary) -> Dict[str, Any]:
         }
         for session_type, counts in summary.by_type_verdict.items()
     }
+    document["by_source"] = {
+        source: {verdict.value: count for verdict, count in counts.items()}
+        for source, counts in summary.by_source.items()
+    }
     return document
 
 
@@ -176,6 +180,7 @@ def prune_json(report: PruneReport) -> Dict[str, Any]:
         "aborted": result.aborted,
         "plan_left_out": [{"path": path, "why": why} for path, why in report.plan.left_out],
         "summary": summary_json(report.summary),
+        "source_errors": dict(report.plan.scan.source_errors),
         "sessions": EncodedArray(map(_outcome_line, result.outcomes)),
     }
 

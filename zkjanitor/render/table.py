@@ -163,10 +163,15 @@ def _reason(report: SessionReport) -> str:
 def reasons_table(reports: Sequence[SessionReport]) -> Table:
     """Why sessions got their verdicts: one row per (verdict, reason, deciding source), with what it means."""
     counts: Counter = Counter((report.verdict, report.reason, report.source) for report in reports)
+    per_reason: Counter = Counter()
+    for (verdict, reason, _), count in counts.items():
+        per_reason[verdict, reason] += count
     order = list(Verdict)
     table = Table("verdict", "reason", "sessions", "meaning", show_edge=False, pad_edge=False)
-    for (verdict, reason, source), count in sorted(counts.items(),
-                                                   key=lambda item: (order.index(item[0][0]), -item[1])):
+    # By verdict, the commonest reason first, its sources together (the commonest first).
+    for (verdict, reason, source), count in sorted(
+            counts.items(), key=lambda item: (order.index(item[0][0]), -per_reason[item[0][:2]], item[0][1],
+                                              -item[1], item[0][2] or "")):
         shown = reason if source is None else f"{reason} ({source})"
         table.add_row(f"[{VERDICT_STYLE[verdict]}]{verdict.value}[/]", shown, f"{count:,}",
                       REASONS[verdict].get(reason, ""))

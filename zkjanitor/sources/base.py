@@ -1,4 +1,4 @@
-"""The interface every evidence source implements (YARN's ResourceManager today).
+"""The interface every evidence source implements (the ResourceManager, its Timeline server, Spark History).
 
 Modelled on pip-audit's vulnerability service: one abstract source answers a
 per-item query, and a bulk query that sources override with something cheaper
@@ -92,6 +92,16 @@ class AppStateSource(ABC):
         two overlap; a failure surfaces from ``lookup_many``, and only if that
         call needs the source. The default fetches nothing ahead.
         """
+
+    def prefetch_for(self, queries: Sequence[AppQuery]) -> None:
+        """Like :meth:`prefetch`, once the queries of the next ``lookup_many`` are known; never raises.
+
+        A chain calls it on its later sources before asking the first, so their
+        requests run while the first answers. A source whose request depends on
+        the queries (the Spark History Server bounds its listing by the oldest
+        session) overrides it; the default is :meth:`prefetch`.
+        """
+        self.prefetch()
 
     def check(self) -> List[Finding]:
         """``doctor``'s findings about this source: reachable, answering, who answers (e.g. the active RM).

@@ -65,6 +65,8 @@ class ChainSource(AppStateSource):
         failed: List[str] = []
         answers: List[Optional[Lookup]] = [None] * len(queries)
         pending = list(range(len(queries)))
+        for later in self.sources[1:]:  # their requests run while the first source answers
+            later.prefetch_for(queries)
         for source in self.sources:
             if not pending:
                 break

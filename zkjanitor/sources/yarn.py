@@ -74,14 +74,17 @@ NEWER_THAN_RM = Lookup(AppPhase.NOT_FOUND, detail="app-newer-than-rm", source=SO
 CANNOT_VOUCH = Lookup(AppPhase.NOT_FOUND, detail="rm-cannot-vouch", source=SOURCE, authoritative=False)
 
 
-def found(record: AppRecord) -> Lookup:
-    """The answer for an app the RM lists, in any source's words: its state names stay in the record."""
+def found(record: AppRecord, source: str = SOURCE) -> Lookup:
+    """The answer for an app YARN lists, in any source's words: its state names stay in the record.
+
+    ``source`` names who listed it: the RM, or its Timeline server (the same state names).
+    """
     state = record.state.upper()
     if state in ACTIVE_STATES:
-        return Lookup(AppPhase.ACTIVE, record, source=SOURCE)
+        return Lookup(AppPhase.ACTIVE, record, source=source)
     if state in TERMINAL_STATES:
-        return Lookup(AppPhase.FINISHED, record, source=SOURCE)
-    return Lookup(AppPhase.UNKNOWN, record, detail="unrecognised-app-state", source=SOURCE)
+        return Lookup(AppPhase.FINISHED, record, source=source)
+    return Lookup(AppPhase.UNKNOWN, record, detail="unrecognised-app-state", source=source)
 APP_ID_TIMESTAMP_AT = len("application_")
 
 
@@ -110,11 +113,11 @@ def is_yarn_app_id(app_id: str) -> bool:
     return YARN_APP_ID.fullmatch(app_id) is not None
 
 
-def validate_urls(urls: Sequence[str]) -> List[str]:
-    """``--yarn`` base URLs without a trailing slash; ConfigError for anything that is not one."""
+def validate_urls(urls: Sequence[str], option: str = "--yarn") -> List[str]:
+    """Base URLs (of ``option``: YARN's RM, Timeline or a History Server) without a trailing slash; else ConfigError."""
     if not urls:
         raise ConfigError("no YARN ResourceManager URL given: pass --yarn http://<rm>:8088")
-    return validate_base_urls(urls, option="--yarn", credentials="--yarn-user and $ZKJANITOR_YARN_PASSWORD")
+    return validate_base_urls(urls, option=option, credentials="--yarn-user and $ZKJANITOR_YARN_PASSWORD")
 
 
 def _basic_authorization(auth: YarnAuth) -> Optional[str]:
@@ -210,15 +213,24 @@ def _preferred(current: Optional[AppRecord], candidate: AppRecord) -> AppRecord:
 
 
 class _AppIndex:
-    """Apps by id and by each lowercased tag, each held as the ``FOUND`` answer for it."""
+    """Apps by id and by each lowercased tag, each held as the ``FOUND`` answer for it.
+
+    The class attributes are the answers it gives in its source's name: the
+    Timeline source subclasses it with its own (its "not found" cannot vouch).
+    """
+
+    source = SOURCE
+    not_found = NOT_FOUND
+    not_a_yarn_app = NOT_A_YARN_APP
+    no_tag = SOURCE_ERROR
 
     def __init__(self, records: Sequence[AppRecord]) -> None:
         by_tag: Dict[str, AppRecord] = {}
         for record in records:
             for tag in record.tags:
                 by_tag[tag] = _preferred(by_tag.get(tag), record)
-        self.by_id: Dict[str, Lookup] = {record.app_id: found(record) for record in records}
-        self.by_tag: Dict[str, Lookup] = {tag: found(record) for tag, record in by_tag.items()}
+        self.by_id: Dict[str, Lookup] = {record.app_id: found(record, self.source) for record in records}
+        self.by_tag: Dict[str, Lookup] = {tag: found(record, self.source) for tag, record in by_tag.items()}
 
     def answer(self, query: AppQuery) -> Lookup:
         """The answer to any query: found, not found, or why YARN cannot be asked about it.
@@ -227,16 +239,15 @@ class _AppIndex:
         one dict lookup (the RM's ids are YARN ids); only a miss is checked further.
         """
         app_id = query.app_id
-        app_tag = query.app_tag
         if app_id:
-            found = self.by_id.get(app_id)
-            if found is not None:
-                return found
-            return NOT_FOUND if is_yarn_app_id(app_id) else NOT_A_YARN_APP
-        early = _answer_without_yarn(query)
-        if early is not None:
-            return early
-        return self.by_tag.get((app_tag or "").strip().lower(), NOT_FOUND)
+            hit = self.by_id.get(app_id)
+            if hit is not None:
+                return hit
+            return self.not_found if is_yarn_app_id(app_id) else self.not_a_yarn_app
+        tag = (query.app_tag or "").strip().lower()
+        if not tag:
+            return self.no_tag
+        return self.by_tag.get(tag, self.not_found)
 
 
 def _answer_without_yarn(query: AppQuery) -> Optional[Lookup]:
