@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps test test-slow test-all demo bench docs reference lint clean
+.PHONY: setup system-deps compat-deps test test-slow test-compat test-all demo bench docs reference lint clean
 
 setup: system-deps $(STAMP)
 
@@ -23,6 +23,24 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
 
+# MIT Kerberos (a throwaway KDC for tests), the kerberos extra (gssapi, pykerberos: built against libkrb5-dev),
+# `wheel` (pip builds PySpark's metadata without isolation), and the released ZooKeeper versions (fetched once).
+compat-deps: setup
+	@pkgs=""; \
+	for tool in /usr/sbin/krb5kdc:krb5-kdc /usr/sbin/kadmin.local:krb5-admin-server /usr/bin/kinit:krb5-user \
+	            /usr/bin/krb5-config:libkrb5-dev; do \
+		[ -x "$${tool%%:*}" ] || pkgs="$$pkgs $${tool##*:}"; \
+	done; \
+	command -v gcc >/dev/null || pkgs="$$pkgs gcc"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "Installing with apt-get:$$pkgs"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
+	fi
+	@$(PY) -c 'import gssapi, kerberos, wheel' 2>/dev/null || $(PY) -m pip install -q -e '.[test,docs,kerberos]' wheel
+	$(PY) -m zkjanitor.testing.zkversions
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -30,12 +48,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not compat"
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-test-all: setup
+# A real KDC (ZooKeeper SASL GSSAPI, YARN SPNEGO) and ZooKeeper 3.4.6, 3.6.3, Debian's 3.8.0, 3.9.3 (tests/compat).
+test-compat: compat-deps
+	$(PY) -m pytest -q -m compat tests/compat
+
+test-all: setup compat-deps
 	$(PY) -m pytest -q
 
 demo: setup
