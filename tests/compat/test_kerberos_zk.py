@@ -160,3 +160,13 @@ def test_the_kdc_and_its_files_stay_in_their_own_directory(realm):
     text = realm.kdc.krb5_conf.read_text()
     assert "127.0.0.1" in text and str(realm.kdc.directory) in text
     assert realm.kdc.running
+
+
+def test_an_expired_ticket_is_renewed_from_a_client_keytab(kerberized_zk, realm, store, prefix, tmp_path):
+    """What the cron set-up of docs/security.md relies on: KRB5_CLIENT_KTNAME outlives the ticket."""
+    ccache = realm.kdc.kinit(realm.livy, tmp_path / "cron.ccache", keytab=realm.livy_keytab, lifetime="2s")
+    time.sleep(3)
+    result = cli(kerberized_zk, "scan", prefix, *GSSAPI, "--zk-sasl-principal", realm.livy, "--format", "json",
+                 env=realm.env(ccache, keytab=realm.livy_keytab))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(session["id"] for session in json.loads(result.stdout)["sessions"]) == list(range(STALE + LIVE))
