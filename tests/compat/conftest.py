@@ -46,9 +46,9 @@ class Realm(NamedTuple):
     other: str
     other_ccache: Path
 
-    def env(self, ccache: Optional[Path] = None, *, keytab: Optional[Path] = None) -> Dict[str, str]:
-        """Variables for a CLI run: this realm, the ticket cache ``ccache``, the client keytab ``keytab``."""
-        return self.kdc.client_env(ccache, keytab=keytab)
+    def env(self, ccache: Optional[Path] = None, *, keytab: Optional[Path] = None) -> Dict[str, Optional[str]]:
+        """Variables for a CLI run: this realm, the ticket cache ``ccache``, the client keytab ``keytab`` (or none)."""
+        return {"KRB5_CLIENT_KTNAME": None, **self.kdc.client_env(ccache, keytab=keytab)}
 
     def fresh_ccache(self, name: str) -> Path:
         """A ticket cache path in the realm's directory that does not exist yet."""
@@ -83,7 +83,10 @@ def realm() -> Iterator[Realm]:
         with pytest.MonkeyPatch.context() as patch:
             # Seeding clients act as Livy; a CLI run gets its own variables from run_cli's env.
             for name, value in found.env(found.livy_ccache).items():
-                patch.setenv(name, value)
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
             yield found
 
 

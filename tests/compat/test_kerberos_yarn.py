@@ -69,7 +69,7 @@ def test_scan_tells_live_from_stale_through_a_kerberized_rm(zk_server, realm, st
 
 
 def test_the_cookie_is_reused_and_a_new_login_follows_its_expiry(realm, kerberized_rm, spnego, monkeypatch):
-    for name, value in realm.env(realm.livy_ccache).items():
+    for name, value in realm.kdc.client_env(realm.livy_ccache).items():
         monkeypatch.setenv(name, value)
     ids = [kerberized_rm.add_app(state="RUNNING")["id"] for _ in range(3)]
     with YarnSource([kerberized_rm.url], auth=YarnAuth("kerberos")) as yarn:
@@ -101,7 +101,7 @@ def test_without_a_ticket_the_scan_says_to_kinit(zk_server, realm, store, prefix
 
 def test_a_token_the_rm_cannot_accept_is_refused(realm, spnego, monkeypatch):
     """A ticket for another service (the RM's keytab does not hold it): hadoop-auth answers 403."""
-    for name, value in realm.env(realm.livy_ccache).items():
+    for name, value in realm.kdc.client_env(realm.livy_ccache).items():
         monkeypatch.setenv(name, value)
     with YarnDouble(spnego=SpnegoAuthenticator(realm.zookeeper_keytab, spnego.rcache_dir)) as rm:
         with YarnSource([rm.url], auth=YarnAuth("kerberos")) as yarn, pytest.raises(SourceUnavailable) as caught:

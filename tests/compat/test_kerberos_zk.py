@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import pytest
 
@@ -48,7 +48,7 @@ def store(livy_client, prefix, yarn_rm):
     return seed_store(livy_client, prefix, yarn_rm, stale=STALE, live=LIVE)
 
 
-def cli(server, command: str, prefix: str, *args: str, env: Dict[str, str]):
+def cli(server, command: str, prefix: str, *args: str, env: Dict[str, Optional[str]]):
     return run_cli([command, "--zk", server.connect_string, "--prefix", prefix, *args], env=env)
 
 
@@ -170,3 +170,10 @@ def test_an_expired_ticket_is_renewed_from_a_client_keytab(kerberized_zk, realm,
                  env=realm.env(ccache, keytab=realm.livy_keytab))
     assert result.exit_code == 0, result.stderr
     assert sorted(session["id"] for session in json.loads(result.stdout)["sessions"]) == list(range(STALE + LIVE))
+
+
+def test_a_client_keytab_that_cannot_be_read_is_a_usage_error(kerberized_zk, realm, prefix, tmp_path):
+    missing = tmp_path / "livy.keytab"
+    result = cli(kerberized_zk, "scan", prefix, *GSSAPI, env=realm.env(realm.livy_ccache, keytab=missing))
+    line = one_line_error(result, 2)
+    assert f"$KRB5_CLIENT_KTNAME names the keytab {missing}, which cannot be read (No such file or directory)" in line

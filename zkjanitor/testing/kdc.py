@@ -124,7 +124,8 @@ class MitKdc:
         """
         env = dict(self.env)
         env["KRB5CCNAME"] = f"FILE:{ccache or self.directory / 'no-such-ccache'}"
-        env["KRB5_CLIENT_KTNAME"] = f"FILE:{keytab or self.directory / 'no-client.keytab'}"
+        if keytab is not None:  # else krb5.conf's default_client_keytab_name, a file that does not exist
+            env["KRB5_CLIENT_KTNAME"] = f"FILE:{keytab}"
         return env
 
     def principal(self, name: str) -> str:
