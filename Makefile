@@ -24,7 +24,7 @@ system-deps:
 	fi
 
 # MIT Kerberos (a throwaway KDC for tests), the kerberos extra (gssapi, pykerberos: built against libkrb5-dev),
-# `wheel` (pip builds PySpark's metadata without isolation), and the released ZooKeeper versions (fetched once).
+# setuptools and wheel (pip builds PySpark's metadata without isolation), and the released ZooKeeper versions (fetched once).
 compat-deps: setup
 	@pkgs=""; \
 	for tool in /usr/sbin/krb5kdc:krb5-kdc /usr/sbin/kadmin.local:krb5-admin-server /usr/bin/kinit:krb5-user \
@@ -38,7 +38,8 @@ compat-deps: setup
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
-	@$(PY) -c 'import gssapi, kerberos, wheel' 2>/dev/null || $(PY) -m pip install -q -e '.[test,docs,kerberos]' wheel
+	@$(PY) -c 'import gssapi, kerberos, setuptools, wheel' 2>/dev/null || \
+		$(PY) -m pip install -q -e '.[test,docs,kerberos]' setuptools wheel
 	$(PY) -m zkjanitor.testing.zkversions
 
 $(STAMP): pyproject.toml

@@ -15,7 +15,7 @@ version   from          why this one
 
 :func:`distribution` downloads the sdist once per machine (``pip download
 --no-deps --no-binary :all: --no-build-isolation``: PySpark 2.4.8's
-``setup.py`` fails under build isolation, and without the ``wheel`` package),
+``setup.py`` fails under build isolation, and without ``setuptools`` and ``wheel``),
 extracts only the jars a standalone server needs (the server, its logging,
 Netty for TLS), writes a logging configuration, and deletes the sdist. The
 jars stay in ``$ZKJANITOR_ZK_CACHE/<version>/`` (default
@@ -178,10 +178,11 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _fetch(release: Release, directory: Path) -> None:
     """Download the PySpark sdist, keep the needed jars in ``directory``, delete the sdist."""
-    if importlib.util.find_spec("wheel") is None:
+    missing = [name for name in ("setuptools", "wheel") if importlib.util.find_spec(name) is None]
+    if missing:
         raise ZooKeeperVersionError(
-            f"fetching ZooKeeper {release.zookeeper} needs the `wheel` package (pip builds PySpark's metadata "
-            f"without build isolation): {sys.executable} -m pip install wheel"
+            f"fetching ZooKeeper {release.zookeeper} needs {' and '.join(missing)} (pip builds PySpark's metadata "
+            f"without build isolation): {sys.executable} -m pip install {' '.join(missing)}"
         )
     work = Path(tempfile.mkdtemp(prefix=f".{release.zookeeper}-", dir=directory.parent))
     try:
