@@ -10,6 +10,7 @@ test KDC.
 from __future__ import annotations
 
 import json
+import time
 from typing import Iterator
 
 import pytest
@@ -91,7 +92,7 @@ def test_the_cookie_is_reused_and_a_new_login_follows_its_expiry(realm, kerberiz
 def test_without_a_ticket_the_scan_says_to_kinit(zk_server, realm, store, prefix, kerberized_rm, spnego):
     env = realm.env(realm.kdc.directory / "nobody-ran-kinit.ccache")
     result = scan(zk_server, prefix, kerberized_rm, env)
-    assert result.exit_code != 0
+    assert result.exit_code == 3, (result.exit_code, result.stderr)
     assert f"YARN refused the credentials (HTTP 401) at {kerberized_rm.url}: check your Kerberos ticket (kinit)" in (
         " ".join(result.stderr.split())
     )
@@ -109,3 +110,17 @@ def test_a_token_the_rm_cannot_accept_is_refused(realm, spnego, monkeypatch):
     assert str(caught.value) == (
         f"YARN refused the credentials (HTTP 403) at {rm.url}: check your Kerberos ticket (kinit)"
     )
+
+
+def test_an_expired_ticket_is_refused_with_the_kinit_hint(zk_server, realm, store, prefix, kerberized_rm, spnego,
+                                                          tmp_path):
+    """The reason (expired) is in the -v log only; ZooKeeper's GSSAPI error names it (test_kerberos_zk.py)."""
+    ccache = realm.kdc.kinit(realm.livy, tmp_path / "short.ccache", keytab=realm.livy_keytab, lifetime="2s")
+    time.sleep(3)  # the ticket's whole life
+    result = scan(zk_server, prefix, kerberized_rm, realm.env(ccache))
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 3, (result.exit_code, result.stderr)
+    assert f"YARN refused the credentials (HTTP 401) at {kerberized_rm.url}: check your Kerberos ticket (kinit)" in (
+        stderr)
+    assert "Traceback" not in stderr
+    assert spnego.negotiations == 0
