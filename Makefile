@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps contrib-deps test test-slow test-contrib test-history test-all demo bench docs reference lint clean
+.PHONY: setup system-deps contrib-deps compat-deps test test-slow test-contrib test-history test-compat test-all demo bench docs reference lint clean
 
 setup: system-deps $(STAMP)
 
@@ -44,6 +44,32 @@ contrib-deps:
 		exit $$rc; \
 	fi
 
+# MIT Kerberos (a throwaway KDC for tests), the kerberos extra (gssapi, pykerberos: built against libkrb5-dev),
+# setuptools and wheel (pip builds PySpark's metadata without isolation), and the released ZooKeeper versions (fetched once).
+compat-deps: setup
+	@pkgs=""; \
+	for tool in /usr/sbin/krb5kdc:krb5-kdc /usr/sbin/kadmin.local:krb5-admin-server /usr/bin/kinit:krb5-user \
+	            /usr/bin/krb5-config:libkrb5-dev; do \
+		[ -x "$${tool%%:*}" ] || pkgs="$$pkgs $${tool##*:}"; \
+	done; \
+	command -v gcc >/dev/null || pkgs="$$pkgs gcc"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "Installing with apt-get:$$pkgs (the KDC services are not started: the tests run their own)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		policy=/usr/sbin/policy-rc.d; created=""; \
+		if [ ! -e $$policy ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null && $$SUDO chmod 755 $$policy && created=1; \
+		fi; \
+		rc=0; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || rc=$$?; \
+		[ -z "$$created" ] || $$SUDO rm -f $$policy; \
+		exit $$rc; \
+	fi
+	@$(PY) -c 'import gssapi, kerberos, setuptools, wheel' 2>/dev/null || \
+		$(PY) -m pip install -q -e '.[test,docs,kerberos]' setuptools wheel
+	$(PY) -m zkjanitor.testing.zkversions
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -51,7 +77,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Markers that keep tests out of `make test`, each run by its own target; a new one is added here.
-FAST_TESTS := not slow and not contrib and not history
+FAST_TESTS := not slow and not contrib and not history and not compat
 
 test: setup
 	$(PY) -m pytest -q -m "$(FAST_TESTS)"
@@ -69,7 +95,11 @@ test-contrib: setup contrib-deps
 test-history: setup
 	$(PY) -m pytest -q -m history
 
-test-all: setup contrib-deps
+# A real KDC (ZooKeeper SASL GSSAPI, YARN SPNEGO) and ZooKeeper 3.4.6, 3.6.3, Debian's 3.8.0, 3.9.3 (tests/compat).
+test-compat: compat-deps
+	$(PY) -m pytest -q -m compat tests/compat
+
+test-all: setup contrib-deps compat-deps
 	$(PY) -m pytest -q
 
 demo: setup

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.sources.test_yarn_source import FakeGssapi, negotiate
+from tests.support.stand_in_gssapi import FakeGssapi, negotiate
 from zkjanitor.errors import ConfigError, SourceUnavailable
 from zkjanitor.model import AppPhase
 from zkjanitor.sources.base import AppQuery

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import itertools
 import json
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -517,71 +515,7 @@ def test_every_request_asks_for_json(rm, apps):
     assert [request.headers.get("Accept") for request in rm.requests] == ["application/json"] * 2
 
 
-# ---------------------------------------------------------------- Kerberos (SPNEGO), with a stand-in gssapi
-
-
-class FakeGssapi(types.ModuleType):
-    """Just enough of the ``gssapi`` package for SPNEGO's first token; records every context."""
-
-    def __init__(self, failure: Optional[Exception] = None) -> None:
-        super().__init__("gssapi")
-        self.contexts: List[Dict[str, Any]] = []
-        fake = self
-
-        class NameType:
-            hostbased_service = "hostbased_service"
-
-        class Name:
-            def __init__(self, base: str, name_type: str) -> None:
-                self.base, self.name_type = base, name_type
-
-        class OID:
-            @staticmethod
-            def from_int_seq(sequence: str) -> Tuple[str, str]:
-                return ("OID", sequence)
-
-        class SecurityContext:
-            def __init__(self, *, name: Name, usage: str, flags: Any = None, mech: Any = None) -> None:
-                self.number = len(fake.contexts) + 1
-                fake.contexts.append({"name": (name.base, name.name_type), "usage": usage, "mech": mech})
-
-            def step(self, token: Optional[bytes] = None) -> bytes:
-                if failure is not None:
-                    raise failure
-                assert token is None, "the first token is sent without a challenge"
-                return f"spnego-token-{self.number}".encode()
-
-        self.NameType, self.Name, self.OID, self.SecurityContext = NameType, Name, OID, SecurityContext
-
-
-def negotiate(token: bytes) -> str:
-    return "Negotiate " + base64.b64encode(token).decode()
-
-
-def test_kerberos_sends_a_fresh_spnego_token_for_http_at_the_rm_host_with_every_request(monkeypatch, rm, apps):
-    fake = FakeGssapi()
-    monkeypatch.setitem(sys.modules, "gssapi", fake)
-    with source(rm.url, auth=YarnAuth("kerberos")) as yarn:
-        assert status(yarn.lookup_many([AppQuery(apps[0], "t")])[0]) == FOUND
-    assert [request.headers.get("Authorization") for request in rm.requests] == [
-        negotiate(b"spnego-token-1"),
-        negotiate(b"spnego-token-2"),
-    ]
-    assert fake.contexts == [
-        {"name": ("HTTP@127.0.0.1", "hostbased_service"), "usage": "initiate", "mech": ("OID", "1.3.6.1.5.5.2")}
-    ] * 2
-
-
-def test_kerberos_without_a_ticket_is_refused_with_the_kinit_hint(monkeypatch, caplog):
-    monkeypatch.setitem(sys.modules, "gssapi", FakeGssapi(RuntimeError("No Kerberos credentials available")))
-    with YarnDouble(basic_auth=("admin", "pw")) as rm:  # any scheme that answers 401 without credentials
-        with source(rm.url, auth=YarnAuth("kerberos")) as yarn, pytest.raises(SourceUnavailable) as caught:
-            yarn.lookup_many([AppQuery("application_1_0001", "t")])
-        assert "Authorization" not in rm.requests[0].headers
-    assert str(caught.value) == (
-        f"YARN refused the credentials (HTTP 401) at {rm.url}: check your Kerberos ticket (kinit)"
-    )
-    assert "No Kerberos credentials available" in caplog.text
+# Kerberos (SPNEGO) against a real KDC and the double's real SPNEGO: tests/compat/test_kerberos_yarn.py
 
 
 # ---------------------------------------------------------------- HTTP: imports, keep-alive, TLS, gzip, gateways

@@ -6,8 +6,11 @@ which a run that asks no source never pays for), never follows redirects
 (credentials must not travel to a host nobody configured), never reads proxy
 variables, and keeps one connection per base URL. Authentication is what the
 source hands it: fixed headers (HTTP basic), fixed query parameters
-(``user.name``), or Kerberos, which sends a fresh SPNEGO token for
-``HTTP@<host>`` with every request (``gssapi``, the ``kerberos`` extra).
+(``user.name``), or Kerberos: a SPNEGO token for ``HTTP@<host>``
+(``gssapi``, the ``kerberos`` extra) until the server hands out hadoop-auth's
+``hadoop.auth`` cookie, then the cookie alone, as Hadoop's own
+``AuthenticatedURL`` does; when the server no longer takes the cookie (HTTP
+401, it expired), a fresh token at once.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import (
     Optional,
     Sequence,
     Set,
+    Tuple,
     Union,
 )
 from urllib.parse import quote, urlencode, urlsplit
@@ -49,6 +53,8 @@ log = logging.getLogger(__name__)
 RETRY_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 2.0
 KERBEROS_MISSING = "Kerberos needs the optional extra: pip install 'zkjanitor[kerberos]'"
+AUTH_COOKIE = "hadoop.auth"
+"""hadoop-auth's cookie: proof of a SPNEGO login, valid for hours (``token.validity``, 10 h by default)."""
 SPNEGO_MECHANISM = "1.3.6.1.5.5.2"
 """The OID requests-gssapi asked for: a SPNEGO token, which gateways in front of an RM expect too."""
 USER_AGENT = f"zkjanitor/{__version__}"
@@ -249,6 +255,8 @@ class HttpClient:
         self._params = dict(params)
         self._gssapi = gssapi_module() if kerberos else None
         self._kerberos_failed = False
+        self._cookies: Dict[str, str] = {}
+        """The ``hadoop.auth`` cookie of each base URL (Kerberos only)."""
         self._refused = refused
         self._name = name
         self._verify = verify
@@ -291,7 +299,14 @@ class HttpClient:
             with self._count_lock:  # several base URLs may be asked in parallel
                 self.requests_made += 1
             try:
-                response = self._exchange(method, base, target, headers or {})
+                response, sent_cookie = self._exchange(method, base, target, headers or {})
+                if response.status_code == 401 and sent_cookie:
+                    # The cookie expired (or the server restarted): log in again now, not as a retry.
+                    log.debug("%s %s no longer takes the %s cookie; negotiating again", self._name, base, AUTH_COOKIE)
+                    self._cookies.pop(base, None)
+                    with self._count_lock:
+                        self.requests_made += 1
+                    response, _ = self._exchange(method, base, target, headers or {})
             except socket.timeout:
                 problem = f"timed out after {self.timeout:g}s"
                 continue
@@ -310,8 +325,11 @@ class HttpClient:
         attempts = self.retries + 1
         raise RequestFailed(problem if attempts == 1 else f"{problem}, {attempts} attempts")
 
-    def _exchange(self, method: str, base: str, target: str, headers: Mapping[str, str]) -> Reply:
+    def _exchange(self, method: str, base: str, target: str, extra_headers: Mapping[str, str]) -> Tuple[Reply, bool]:
         """Send ``method`` ``target`` over ``base``'s kept-alive connection, opening one if there is none.
+
+        Returns the reply and whether the request carried the ``hadoop.auth``
+        cookie (instead of a SPNEGO token).
 
         A kept-alive connection the server (or a proxy) closed while it was idle is
         found when it is used again; the request is then sent once more on a new
@@ -325,8 +343,9 @@ class HttpClient:
             reused = connection is not None and connection.sock is not None
             if connection is None:
                 connection = self._connections[base] = self._connect(base)
+            headers = self._request_headers(base)
             try:
-                connection.request(method, target, headers={**self._request_headers(base), **headers})
+                connection.request(method, target, headers={**headers, **extra_headers})
                 response = connection.getresponse()
                 body = response.read()
             except (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -338,8 +357,24 @@ class HttpClient:
             except BaseException:
                 self._drop(base)
                 raise
-            return Reply(response.status, _decoded(body, response.getheader("Content-Encoding")),
-                         response.getheader("Location"))
+            if self._gssapi is not None:
+                self._keep_cookie(base, response.msg.get_all("Set-Cookie") or [])
+            reply = Reply(response.status, _decoded(body, response.getheader("Content-Encoding")),
+                          response.getheader("Location"))
+            return reply, "Cookie" in headers
+
+    def _keep_cookie(self, base: str, set_cookies: Sequence[str]) -> None:
+        """Remember (or forget, when the server clears it) ``base``'s ``hadoop.auth`` cookie."""
+        for header in set_cookies:
+            pair, _, attributes = header.partition(";")
+            name, _, value = pair.strip().partition("=")
+            if name.strip() != AUTH_COOKIE:
+                continue
+            cleared = "max-age=0" in attributes.replace(" ", "").lower()
+            if value.strip().strip('"') and not cleared:
+                self._cookies[base] = value.strip()
+            else:
+                self._cookies.pop(base, None)
 
     def _connect(self, base: str) -> "HTTPConnection":
         """A connection to ``base``'s host (opened by its first request)."""
@@ -358,9 +393,12 @@ class HttpClient:
             connection.close()
 
     def _request_headers(self, base: str) -> Dict[str, str]:
-        """The headers of one request: with Kerberos, a new SPNEGO token every time."""
+        """The headers of one request: with Kerberos, the server's cookie, else a new SPNEGO token."""
         if self._gssapi is None:
             return self._headers
+        cookie = self._cookies.get(base)
+        if cookie is not None:
+            return {**self._headers, "Cookie": f"{AUTH_COOKIE}={cookie}"}
         token = self._spnego_token(self._endpoints[base].host)
         if token is None:
             return self._headers

@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set
 
 from zkjanitor.testing.zkserver import (
     LOOPBACK,
+    ZooKeeperDistribution,
     ZooKeeperServer,
     ZooKeeperServerError,
     four_letter_word,
@@ -91,8 +92,9 @@ class QuorumPeer(ZooKeeperServer):
         election_port: int,
         config: Mapping[str, str],
         heap: str = "256m",
+        distribution: Optional[ZooKeeperDistribution] = None,
     ) -> None:
-        super().__init__(data_dir=data_dir, port=port, heap=heap, extra_config=config)
+        super().__init__(data_dir=data_dir, port=port, heap=heap, extra_config=config, distribution=distribution)
         self.myid = myid
         self.peer_port = peer_port
         self.election_port = election_port
@@ -142,7 +144,8 @@ class ZooKeeperEnsemble:
     """``size`` ZooKeeper members on 127.0.0.1 forming one ensemble; a context manager.
 
     ``tick_ms`` is ZooKeeper's ``tickTime`` (sessions may last 2 to 20 ticks);
-    ``extra_config`` adds ``zoo.cfg`` lines to every member.
+    ``extra_config`` adds ``zoo.cfg`` lines to every member; ``distribution`` is
+    the ZooKeeper release every member runs (default: Debian's).
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class ZooKeeperEnsemble:
         heap: str = "256m",
         tick_ms: int = 2000,
         extra_config: Optional[Mapping[str, str]] = None,
+        distribution: Optional[ZooKeeperDistribution] = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"an ensemble needs at least one member, not {size}")
@@ -178,6 +182,7 @@ class ZooKeeperEnsemble:
                 election_port=election_ports[myid - 1],
                 config=config,
                 heap=heap,
+                distribution=distribution,
             )
             for myid in range(1, size + 1)
         ]

@@ -13,8 +13,9 @@ documented API (docs/dev/platform-facts.md section 3; Hadoop's ``ResourceManager
   request with HTTP 307 to the active RM (or, with no active RM known, a 307
   carrying a ``Refresh`` header and no ``Location``);
 * retention of only the last ``max-completed-applications`` finished apps;
-* simple auth without anonymous access (``?user.name=``) and HTTP basic auth
-  (an HDInsight-style gateway).
+* simple auth without anonymous access (``?user.name=``), HTTP basic auth
+  (an HDInsight-style gateway), and Kerberos SPNEGO with hadoop-auth's
+  ``hadoop.auth`` cookie (``spnego``, a :class:`~zkjanitor.testing.spnego.SpnegoAuthenticator`).
 
 Tests drive it with :meth:`YarnDouble.add_app` and friends, inspect
 :attr:`YarnDouble.requests`, and inject faults with :meth:`YarnDouble.fail_next`,
@@ -32,8 +33,11 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from zkjanitor.testing.spnego import SpnegoAuthenticator
 
 LOOPBACK = "127.0.0.1"
 WS_PREFIX = "/ws/v1/cluster"
@@ -223,6 +227,7 @@ class YarnDouble:
     that many most recently finished apps (``None``: all); ``user_name_required``
     refuses requests without ``?user.name=`` (simple auth, anonymous disabled);
     ``basic_auth`` is ``(user, password)`` required as HTTP basic auth;
+    ``spnego`` requires Kerberos (SPNEGO, then the ``hadoop.auth`` cookie it issues);
     ``cluster_timestamp`` is the RM's start in ms (default: now), reported as
     ``clusterInfo.id`` and ``startedOn`` and given to new application ids, as a
     real RM does. Apps of any ``applicationType`` can be added; the listing
@@ -236,6 +241,7 @@ class YarnDouble:
         max_completed_apps: Optional[int] = None,
         user_name_required: bool = False,
         basic_auth: Optional[Tuple[str, str]] = None,
+        spnego: Optional["SpnegoAuthenticator"] = None,
         cluster_timestamp: Optional[int] = None,
     ) -> None:
         if max_completed_apps is not None and max_completed_apps < 0:
@@ -244,6 +250,7 @@ class YarnDouble:
         self.max_completed_apps = max_completed_apps
         self.user_name_required = user_name_required
         self.basic_auth = basic_auth
+        self.spnego = spnego
         self.delay_seconds = 0.0
         self.cluster_ts = _now_ms() if cluster_timestamp is None else cluster_timestamp
         self._lock = threading.Lock()
@@ -536,12 +543,13 @@ class YarnDouble:
                 else f"injected failure (HTTP {injected.status})"
             )
             return injected.status, body, {}
+        granted: Dict[str, str] = {}
         try:
-            self._authenticate(query, headers)
+            granted = self._authenticate(query, headers)
             self._redirect_if_standby(path, raw_path)
-            return 200, self._route(path, query), {}
+            return 200, self._route(path, query), granted
         except _HttpError as error:
-            return error.status, error.body, error.headers
+            return error.status, error.body, {**granted, **error.headers}
 
     def _record_and_take_failure(self, request: RecordedRequest) -> Optional[_Failure]:
         with self._lock:
@@ -551,17 +559,23 @@ class YarnDouble:
                     return self._failures.pop(index)
         return None
 
-    def _authenticate(self, query: Mapping[str, List[str]], headers: Mapping[str, str]) -> None:
-        """Basic auth (gateway) first, then Hadoop's simple auth (PseudoAuthenticationHandler)."""
+    def _authenticate(self, query: Mapping[str, List[str]], headers: Mapping[str, str]) -> Dict[str, str]:
+        """Basic auth (gateway) first, then Kerberos or Hadoop's simple auth; the headers a success adds."""
         if self.basic_auth is not None:
             supplied = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
             if not self._basic_credentials_match(supplied):
                 raise _HttpError(
                     401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="YARN ResourceManager"'}
                 )
+        if self.spnego is not None:
+            answer = self.spnego.authenticate(headers)
+            if answer.user is None:
+                raise _HttpError(answer.status, answer.body, answer.headers)
+            return answer.headers
         if self.user_name_required and not (query.get("user.name") or [""])[0]:
             # Hadoop's PseudoAuthenticationHandler with anonymous access disabled.
             raise _HttpError(403, "Authentication required", {"WWW-Authenticate": "PseudoAuth"})
+        return {}
 
     def _basic_credentials_match(self, authorization: str) -> bool:
         scheme, _, encoded = authorization.partition(" ")

@@ -21,11 +21,16 @@ import secrets
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
-from zkjanitor.testing.zkserver import JAVA_DIR, LOOPBACK, ZooKeeperServer, ZooKeeperServerError, free_port
+from zkjanitor.testing.zkserver import (
+    LOOPBACK,
+    NETTY_CODEC_JAR,
+    ZooKeeperServer,
+    ZooKeeperServerError,
+    free_port,
+)
 
-NETTY_CODEC_JAR = JAVA_DIR / "netty-codec.jar"
 CLIENT_CERT_SUBJECT = "CN=zkjanitor-client"
 CERT_DAYS = 2
 OPENSSL_TIMEOUT_S = 30.0
@@ -107,26 +112,37 @@ def jaas_server_section(users: Mapping[str, str]) -> str:
 class SecureZooKeeperServer(ZooKeeperServer):
     """A standalone ZooKeeper with a plain port (SASL) and a TLS port (``secure_port``).
 
-    ``sasl_users`` maps DIGEST-MD5 user names to passwords. Other keyword
-    arguments go to :class:`ZooKeeperServer`.
+    ``sasl_users`` maps DIGEST-MD5 user names to passwords. ``tls`` None
+    leaves TLS out (the plain NIO server with SASL only, as on ZooKeeper 3.4).
+    Other keyword arguments go to :class:`ZooKeeperServer`.
     """
 
-    def __init__(self, tls: TlsMaterial, sasl_users: Mapping[str, str], **kwargs: Any) -> None:
-        if not NETTY_CODEC_JAR.exists():
-            raise ZooKeeperServerError(f"{NETTY_CODEC_JAR} not found: apt-get install libnetty-java")
+    def __init__(self, tls: Optional[TlsMaterial], sasl_users: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.secure_port = free_port()
-        while self.secure_port == self.port:
-            self.secure_port = free_port()
         jaas = self.data_dir / "jaas.conf"
         jaas.write_text(jaas_server_section(sasl_users))
         self.jvm_options.append(f"-Djava.security.auth.login.config={jaas}")
-        self.classpath.append(NETTY_CODEC_JAR)
+        self.extra_config["authProvider.1"] = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+        self.secure_port: Optional[int] = None
+        if tls is not None:
+            self._add_tls(tls)
+
+    def _add_tls(self, tls: TlsMaterial) -> None:
+        if not self.distribution.has_tls:
+            raise ZooKeeperServerError(f"ZooKeeper {self.distribution.version} has no TLS (secureClientPort: 3.5.5+)")
+        missing = [jar for jar in self.distribution.tls_classpath if not jar.exists()]
+        if missing:
+            hint = " (apt-get install libnetty-java)" if NETTY_CODEC_JAR in missing else ""
+            raise ZooKeeperServerError(f"{', '.join(map(str, missing))} not found{hint}")
+        secure_port = free_port()
+        while secure_port == self.port:
+            secure_port = free_port()
+        self.secure_port = secure_port
+        self.classpath.extend(self.distribution.tls_classpath)
         self.extra_config.update({
             "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
             "secureClientPort": str(self.secure_port),
             "secureClientPortAddress": LOOPBACK,
-            "authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
             "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
             "ssl.keyStore.location": str(tls.server_keystore),
             "ssl.keyStore.type": "PEM",
@@ -137,4 +153,67 @@ class SecureZooKeeperServer(ZooKeeperServer):
 
     @property
     def secure_connect_string(self) -> str:
+        if self.secure_port is None:
+            raise ZooKeeperServerError("this server has no TLS port")
         return f"{LOOPBACK}:{self.secure_port}"
+
+
+def jaas_kerberos_server_section(keytab: Path, principal: str) -> str:
+    """A JAAS ``Server`` section that logs the server in to Kerberos from ``keytab`` as ``principal``."""
+    return (
+        "Server {\n"
+        "  com.sun.security.auth.module.Krb5LoginModule required\n"
+        "  useKeyTab=true\n"
+        f'  keyTab="{keytab}"\n'
+        "  storeKey=true\n"
+        "  useTicketCache=false\n"
+        "  doNotPrompt=true\n"
+        f'  principal="{principal}";\n'
+        "};\n"
+    )
+
+
+def require_sasl_config(version: Tuple[int, ...]) -> Dict[str, str]:
+    """The ``zoo.cfg`` lines that make a server refuse clients that did not log in with SASL.
+
+    ``requireClientAuthScheme=sasl``, found in many how-tos, is read by no
+    ZooKeeper release. 3.6 added ``sessionRequireClientSASLAuth``, 3.7
+    ``enforce.auth.enabled`` with ``enforce.auth.schemes``; 3.4 and 3.5 cannot
+    refuse an unauthenticated client (only znode ACLs protect the data).
+    """
+    if version >= (3, 7):
+        return {"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"}
+    if version >= (3, 6):
+        return {"sessionRequireClientSASLAuth": "true"}
+    return {}
+
+
+class KerberosZooKeeperServer(ZooKeeperServer):
+    """A standalone ZooKeeper that authenticates clients with SASL GSSAPI (Kerberos).
+
+    ``krb5_conf`` is the realm's ``krb5.conf`` (e.g. ``MitKdc.krb5_conf``);
+    ``keytab`` holds the key of ``principal``, the server's own
+    (``zookeeper/127.0.0.1@REALM``: clients ask for ``<service>/<host>``).
+    With ``require_sasl`` the server refuses clients that do not log in (where
+    its version can, see :func:`require_sasl_config`). The principal's host and
+    realm are kept in the ACL identity (``sasl:livy@REALM``), so a
+    principal of another realm never matches. Other keyword arguments go to
+    :class:`ZooKeeperServer`.
+    """
+
+    def __init__(self, *, krb5_conf: Path, keytab: Path, principal: str, require_sasl: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.principal = principal
+        jaas = self.data_dir / "jaas.conf"
+        jaas.write_text(jaas_kerberos_server_section(keytab, principal))
+        self.jvm_options += [
+            f"-Djava.security.auth.login.config={jaas}",
+            f"-Djava.security.krb5.conf={krb5_conf}",
+            "-Dsun.security.krb5.disableReferrals=true",
+        ]
+        self.extra_config["authProvider.1"] = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+        self.extra_config["kerberos.removeHostFromPrincipal"] = "false"
+        self.extra_config["kerberos.removeRealmFromPrincipal"] = "false"
+        if require_sasl:
+            self.extra_config.update(require_sasl_config(self.distribution.version_tuple))

@@ -4,11 +4,16 @@ Used by the test suite, ``make demo`` and the benchmarks. Needs Debian's
 ``zookeeper`` package (``/usr/share/java/zookeeper.jar``) and a JRE; optionally
 ``faketime`` to start the server with its clock in the past, so that the znodes
 it creates carry old ctime/mtime stamps.
+
+Another ZooKeeper version runs from a :class:`ZooKeeperDistribution` (its jars
+and JVM options); ``zkjanitor.testing.zkversions`` makes those for released
+versions. The default is Debian's.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,13 +21,70 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Dict, List, Mapping, Optional, Sequence
+from typing import BinaryIO, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 JAVA_DIR = Path(os.environ.get("ZKJANITOR_JAVA_DIR", "/usr/share/java"))
 ZOOKEEPER_JAR = JAVA_DIR / "zookeeper.jar"
 SLF4J_SIMPLE_JAR = JAVA_DIR / "slf4j-simple.jar"
+NETTY_CODEC_JAR = JAVA_DIR / "netty-codec.jar"
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")
 LOOPBACK = "127.0.0.1"
+_VERSIONED_JAR = re.compile(r"^zookeeper-(\d+\.\d+\.\d+)\.jar$")
+
+
+class ZooKeeperDistribution(NamedTuple):
+    """One ZooKeeper release as a JVM runs it: its version, jars and JVM options.
+
+    ``classpath`` runs the plain (NIO) server with logging; ``tls_classpath``
+    is what the Netty server (``NettyServerCnxnFactory``, TLS) needs on top.
+    """
+
+    version: str
+    classpath: Tuple[Path, ...]
+    tls_classpath: Tuple[Path, ...] = ()
+    jvm_options: Tuple[str, ...] = ()
+
+    @property
+    def version_tuple(self) -> Tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
+
+    @property
+    def has_multiread(self) -> bool:
+        """multiRead (opcode 22) came with 3.6.0."""
+        return self.version_tuple >= (3, 6)
+
+    @property
+    def has_tls(self) -> bool:
+        """``secureClientPort`` came with 3.5.5 (the first stable 3.5)."""
+        return self.version_tuple >= (3, 5, 5)
+
+    @property
+    def has_4lw_whitelist(self) -> bool:
+        """``4lw.commands.whitelist`` came with 3.4.10 and 3.5.3; before, every word is answered."""
+        return self.version_tuple >= (3, 4, 10)
+
+    @property
+    def has_get_all_children_number(self) -> bool:
+        """``getAllChildrenNumber`` (opcode 104) came with 3.6.0."""
+        return self.version_tuple >= (3, 6)
+
+    def missing(self) -> List[Path]:
+        """The jars of this distribution that are not on disk."""
+        return [jar for jar in (*self.classpath, *self.tls_classpath) if not jar.exists()]
+
+
+def debian_distribution() -> ZooKeeperDistribution:
+    """Debian's ZooKeeper (``apt-get install zookeeper``) with slf4j-simple for logging and Netty's codec for TLS.
+
+    Its version comes from the ``zookeeper-X.Y.Z.jar`` link Debian installs beside ``zookeeper.jar``.
+    """
+    versions = sorted(match.group(1) for match in map(_VERSIONED_JAR.match, os.listdir(JAVA_DIR))
+                      if match) if JAVA_DIR.is_dir() else []
+    return ZooKeeperDistribution(
+        version=versions[-1] if versions else "unknown",
+        classpath=(ZOOKEEPER_JAR, SLF4J_SIMPLE_JAR),
+        tls_classpath=(NETTY_CODEC_JAR,),
+    )
 
 
 class ZooKeeperServerError(RuntimeError):
@@ -78,6 +140,7 @@ class ZooKeeperServer:
     clock, and so every ctime/mtime it stamps, is shifted by that much.
     ``extra_config`` adds lines to ``zoo.cfg``; ``jvm_options`` adds JVM flags;
     ``classpath`` adds jars (e.g. Netty's codec for ``NettyServerCnxnFactory``).
+    ``distribution`` is the ZooKeeper release to run (default: Debian's).
     """
 
     def __init__(
@@ -90,15 +153,17 @@ class ZooKeeperServer:
         extra_config: Optional[Mapping[str, str]] = None,
         jvm_options: Optional[List[str]] = None,
         classpath: Sequence[Path] = (),
+        distribution: Optional[ZooKeeperDistribution] = None,
     ) -> None:
+        self.distribution = distribution or debian_distribution()
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="zkjanitor-zk-"))
         self.port = port or free_port()
         self.faketime = faketime
         self.heap = heap
         self.extra_config: Dict[str, str] = dict(extra_config or {})
-        self.jvm_options = list(jvm_options or [])
-        self.classpath = [ZOOKEEPER_JAR, SLF4J_SIMPLE_JAR, *classpath]
+        self.jvm_options = [*self.distribution.jvm_options, *(jvm_options or [])]
+        self.classpath = [*self.distribution.classpath, *classpath]
         self._process: Optional[subprocess.Popen] = None
         self._log: Optional[BinaryIO] = None
 
@@ -129,10 +194,16 @@ class ZooKeeperServer:
         return path
 
     def _command(self, config_path: Path) -> List[str]:
-        if not ZOOKEEPER_JAR.exists():
+        if not ZOOKEEPER_JAR.exists() and ZOOKEEPER_JAR in self.classpath:
             raise ZooKeeperServerError(
                 f"{ZOOKEEPER_JAR} not found: install Debian's zookeeper package "
                 "(`make setup` does it) or set ZKJANITOR_JAVA_DIR"
+            )
+        missing = [jar for jar in self.classpath if jar != SLF4J_SIMPLE_JAR and not jar.exists()]
+        if missing:
+            raise ZooKeeperServerError(
+                f"ZooKeeper {self.distribution.version}: {', '.join(map(str, missing))} not found "
+                "(zkjanitor.testing.zkversions fetches released versions)"
             )
         java = shutil.which("java")
         if java is None:
@@ -199,6 +270,13 @@ class ZooKeeperServer:
             f"ZooKeeper not ready on {self.connect_string} after {timeout:.0f}s; "
             f"log tail:\n{self.log_tail()}"
         )
+
+    def server_version(self, timeout: float = 2.0) -> str:
+        """The ``Zookeeper version:`` line of ``srvr``, e.g. ``3.4.6-1569965, built on ...``."""
+        for line in four_letter_word(self.port, "srvr", timeout=timeout).splitlines():
+            if line.startswith("Zookeeper version: "):
+                return line[len("Zookeeper version: "):].strip()
+        raise ZooKeeperServerError(f"no version in the srvr answer of {self.connect_string}")
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL); idempotent."""

@@ -18,6 +18,8 @@ from zkjanitor.zk.client import DEFAULT_SASL_SERVICE, ZkSasl, ZkTls, validate_tl
 
 ZK_PASSWORD_ENV = "ZKJANITOR_ZK_PASSWORD"
 DIGEST_SCHEME = "digest"
+CLIENT_KEYTAB_ENV = "KRB5_CLIENT_KTNAME"
+"""MIT Kerberos's client keytab: ``--zk-sasl GSSAPI`` (and ``--yarn-auth kerberos``) log in from it without kinit."""
 
 
 class ZkAuthArgs(NamedTuple):
@@ -159,7 +161,28 @@ def _sasl(args: ZkAuthArgs, environ: Mapping[str, str]) -> Optional[ZkSasl]:
             "--zk-sasl GSSAPI needs pure-sasl's Kerberos binding: pip install 'zkjanitor[kerberos]' "
             "(builds pykerberos; needs the Kerberos development headers, e.g. Debian's libkrb5-dev)"
         ) from None
+    _check_client_keytab(environ)
     return ZkSasl(mechanism, service, principal=args.zk_sasl_principal)
+
+
+def _check_client_keytab(environ: Mapping[str, str]) -> None:
+    """A ``$KRB5_CLIENT_KTNAME`` file that cannot be read is a usage error (Kerberos would ignore it silently)."""
+    name = environ.get(CLIENT_KEYTAB_ENV, "")
+    kind, colon, rest = name.partition(":")
+    if colon and kind.upper() in ("FILE", "WRFILE"):
+        name = rest
+    elif colon and not name.startswith("/"):
+        return  # another keytab type (MEMORY:, KEYRING:, ...): nothing to check here
+    if not name:
+        return
+    try:
+        with open(name, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"${CLIENT_KEYTAB_ENV} names the keytab {name}, which cannot be read ({exc.strerror}): "
+            "fix the path or its permissions, or unset it to use the ticket cache (kinit)"
+        ) from None
 
 
 def _tls(args: ZkAuthArgs) -> Optional[ZkTls]:

@@ -188,6 +188,8 @@ def connect(options: ZkOptions) -> KazooClient:
         kwargs["sasl_options"] = options.sasl.kazoo_options()
     if options.tls:
         kwargs.update(options.tls.kazoo_options())
+    if options.sasl and options.sasl.mechanism == "GSSAPI":
+        _check_kerberos_credentials(options.connect, options.sasl)
     client = KazooClient(**kwargs)
     rejection = _RejectionWatch(client)
     client.add_listener(rejection)
@@ -240,6 +242,48 @@ class _RejectionWatch:
             self.rejected = True
 
 
+def _check_kerberos_credentials(connect: str, sasl: ZkSasl) -> None:
+    """Raise :class:`ZooKeeperUnavailable` now if the Kerberos credentials of ``--zk-sasl-principal`` are missing.
+
+    pure-sasl looks the principal up when kazoo's connection thread starts the
+    SASL login; a principal with no ticket (and no client keytab) there raises
+    in that thread, which prints a traceback and leaves the caller with a bare
+    "ConnectionLoss". Without a principal nothing is looked up until the first
+    token, whose failure kazoo reports as an ordinary rejection.
+    """
+    if not sasl.principal:
+        return
+    import kerberos  # pykerberos, pure-sasl's GSSAPI binding (checked by zk.auth)
+
+    host = split_chroot(connect)[0].split(",")[0].strip().rsplit(":", 1)[0].strip("[]")
+    try:
+        _, context = kerberos.authGSSClientInit(f"{sasl.service}@{host}", principal=sasl.principal)
+    except kerberos.GSSError as exc:
+        raise ZooKeeperUnavailable(
+            f"no Kerberos credentials for {sasl.principal} ({_gss_reason(exc)}): run kinit for it, "
+            "or point KRB5_CLIENT_KTNAME at its keytab; check --zk-sasl-principal"
+        ) from None
+    with contextlib.suppress(Exception):
+        kerberos.authGSSClientClean(context)
+
+
+def _gss_reason(error: BaseException) -> str:
+    """The Kerberos reason in a pykerberos ``GSSError`` (its minor status text, e.g. "Ticket expired")."""
+    messages = [part[0] for part in error.args if isinstance(part, tuple) and part and isinstance(part[0], str)]
+    minor = messages[-1] if messages else str(error)
+    return minor or (messages[0] if messages else type(error).__name__)
+
+
+def _kerberos_failure(error: Optional[BaseException]) -> Optional[BaseException]:
+    """The pykerberos error behind a failed SASL login (kazoo wraps it in AuthFailedError("Unknown error"))."""
+    seen = 0
+    while error is not None and seen < 8:
+        if type(error).__name__ == "GSSError":
+            return error
+        error, seen = error.__cause__, seen + 1
+    return None
+
+
 def _unconfirmed_message(options: ZkOptions, error: Optional[BaseException]) -> str:
     """Connected, but the server did not answer once authentication began."""
     detail = f" ({_short_error(error)})" if error is not None else ""
@@ -274,6 +318,10 @@ def _unreachable_message(options: ZkOptions, error: Optional[BaseException]) -> 
 
 def _rejected_message(options: ZkOptions, error: Optional[BaseException]) -> str:
     """The server refused our credentials: name the options that hold them."""
+    kerberos_error = _kerberos_failure(error)
+    if kerberos_error is not None:
+        return (f"Kerberos login to ZooKeeper at {options.connect} failed ({_gss_reason(kerberos_error)}): "
+                f"{_credential_hint(options)}")
     detail = _short_error(error) if error is not None else ""
     detail = f" ({detail})" if detail and detail != "AuthFailedError" else ""
     return f"ZooKeeper at {options.connect} rejected the credentials{detail}: {_credential_hint(options)}"
