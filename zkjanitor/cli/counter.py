@@ -31,7 +31,7 @@ from zkjanitor.zk.store import ZooKeeperStore
     epilog=command_examples(
         "zkjanitor counter --zk zk1:2181                      # each type's nextSessionId against its sessions",
         "zkjanitor counter --repair                           # dry run: what the repair would write",
-        "zkjanitor counter --repair --apply                   # asks, backs the counters up, then writes",
+        "zkjanitor counter --repair --apply --yes             # backs up, then writes only what needs it",
     )
 )
 @store_options
