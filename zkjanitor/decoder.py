@@ -240,6 +240,11 @@ def _json_type_name(value: Any) -> str:
     return "null"
 
 
+def encode_counter(next_session_id: int) -> bytes:
+    """The ``state`` znode's data as Livy writes it: ``{"nextSessionId":N}``."""
+    return b'{"nextSessionId":%d}' % next_session_id
+
+
 def decode_counter(data: Optional[bytes]) -> Optional[int]:
     """``nextSessionId`` from a ``v1/<type>/state`` znode, or None if Livy could not read it.
 

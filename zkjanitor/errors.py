@@ -44,3 +44,15 @@ class LockHeld(ZkJanitorError):
     """Another prune holds the lock for this state store."""
 
     exit_code = EXIT_LOCKED
+
+
+class CounterChanged(ZkJanitorError):
+    """The id counter changed (or appeared, or went) since it was read: nothing was written."""
+
+    exit_code = EXIT_PARTIAL_FAILURE
+
+
+class WriteFailed(ZkJanitorError):
+    """A write the user asked for failed (e.g. NoAuth)."""
+
+    exit_code = EXIT_PARTIAL_FAILURE

@@ -36,6 +36,20 @@ class StoreCapabilities(NamedTuple):
     ``Janitor`` refuses to prune a store without it."""
 
 
+class CounterNode(NamedTuple):
+    """A type's id counter znode (``/<prefix>/v1/<type>/state``) as read, for :meth:`SessionStore.write_counter`."""
+
+    path: str
+    exists: bool
+    value: Optional[int] = None
+    """``nextSessionId``, None when missing or unusable."""
+    problem: Optional[str] = None
+    """``missing``, ``corrupt: ...``, ``unreadable (NoAuth)``, or None."""
+    version: Optional[int] = None
+    """The znode's data version (None when missing): a write is conditional on it."""
+    data: bytes = b""
+
+
 class SessionStore(Protocol):
     """A Livy state store: read every session, hold the prune lock, delete and re-create session records."""
 
@@ -84,6 +98,20 @@ class SessionStore(Protocol):
 
     def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
         """Each type's id counter now: ``(nextSessionId or None, problem or None)`` as in ParentInfo."""
+        ...
+
+    def read_counter_node(self, session_type: SessionType) -> CounterNode:
+        """The type's id counter znode with its version (``exists`` False when missing)."""
+        ...
+
+    def write_counter(self, session_type: SessionType, value: int, expected_version: Optional[int]) -> None:
+        """Set ``nextSessionId`` to ``value``: only if the znode's version is still ``expected_version``, or,
+        with None, only if it is still missing (then it is created). The only write to a ``state`` znode
+        zkjanitor makes (``zkjanitor counter --repair --apply``).
+
+        Raises :class:`~zkjanitor.errors.CounterChanged` when it changed, appeared or went since the read,
+        :class:`~zkjanitor.errors.WriteFailed` when the write is refused (e.g. NoAuth).
+        """
         ...
 
     def check(self, types: Sequence[SessionType]) -> List[Finding]:

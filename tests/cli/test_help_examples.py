@@ -54,6 +54,7 @@ EXIT_CODES: Dict[str, Set[int]] = {
     "check": {0, 1},
     "restore": {0},
     "doctor": {0, 1},
+    "counter": {0, 1},
 }
 """What each command documents for a reachable, healthy ZooKeeper and YARN (1: a limit or finding)."""
 

@@ -84,7 +84,7 @@ def test_a_table_run_does_load_rich(env):
 
 
 def test_every_command_is_listed_in_the_docs_order_and_runs_by_name():
-    assert list(cli.commands) == ["scan", "prune", "check", "restore", "doctor"]
+    assert list(cli.commands) == ["scan", "prune", "check", "restore", "doctor", "counter"]
     for name in COMMAND_MODULES:
         assert cli.commands[name].name == name
 

@@ -57,6 +57,7 @@ COMMAND_MODULES = {
     "check": "zkjanitor.cli.check",
     "restore": "zkjanitor.cli.restore",
     "doctor": "zkjanitor.cli.doctor",
+    "counter": "zkjanitor.cli.counter",
 }
 """Each subcommand and the module defining it (a function of the same name), in the order of the docs."""
 
@@ -200,8 +201,9 @@ def cli(config: Optional[Path]) -> None:
     zkjanitor decodes every Livy session znode, asks YARN whether its application
     is still alive, and classifies it live, stale, unknown or corrupt. `scan`
     reports, `prune` deletes stale sessions (dry run unless --apply, with a
-    backup), `restore` undoes a prune, `check` gates CI and cron, and
-    `doctor` checks the setup and Livy's livy.conf.
+    backup), `restore` undoes a prune, `check` gates CI and cron,
+    `doctor` checks the setup and Livy's livy.conf, and `counter` checks (and
+    repairs) Livy's id counters.
     """
 
 

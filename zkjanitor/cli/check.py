@@ -20,6 +20,7 @@ from zkjanitor.cli.common import (
 from zkjanitor.cli.scan import scan_warnings
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError
 from zkjanitor.metrics import MetricSet, add_store_metrics
+from zkjanitor.outlook import compute_outlook
 from zkjanitor.render import json as json_render
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
 from zkjanitor.units import parse_size
@@ -90,9 +91,9 @@ def check(
     if metrics is not None:
         metrics.gauge("check_violations", "Limits exceeded in the last check.", len(result.violations))
     if settings.output_format == "json":
-        click.echo(json_render.dumps(json_render.check_json(result, warnings)))
+        click.echo(json_render.dumps(json_render.check_json(result, warnings, compute_outlook(scanned.reports))))
     else:
         from zkjanitor.render.table import render_check  # rich: only for tables
 
-        render_check(stdout_console(), result)
+        render_check(stdout_console(), result, compute_outlook(scanned.reports))
     return EXIT_LIMIT_EXCEEDED if result.violations else EXIT_OK

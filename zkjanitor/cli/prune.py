@@ -33,6 +33,7 @@ from zkjanitor.cli.scan import scan_warnings
 from zkjanitor.errors import EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError
 from zkjanitor.janitor import PruneCriteria
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
+from zkjanitor.outlook import planned_outlook
 from zkjanitor.plan_file import read_plan, write_plan
 from zkjanitor.prune import Outcome
 from zkjanitor.render import PruneReport, describe_selection
@@ -170,12 +171,14 @@ def prune(
         add_prune_metrics(metrics, result.counts, Outcome.ALL)
     report = PruneReport(plan, result, summary, mode="apply" if apply_changes else "dry-run",
                          zookeeper=settings.zk.connect, prefix=settings.prefix, backup=backup_path)
+    outlook = None if apply_changes else planned_outlook(plan.scan.reports, plan.selected,
+                                                           criteria.older_than_seconds)
     if settings.output_format == "json":
-        json_render.print_document(json_render.prune_json(report))
+        json_render.print_document(json_render.prune_json(report, outlook))
     else:
         from zkjanitor.render.table import render_prune  # rich: only for tables
 
-        render_prune(stdout_console(), report, utc=utc)
+        render_prune(stdout_console(), report, utc=utc, outlook=outlook)
     if stop is not None and stop.requested:
         say(f"stopped by SIGTERM at a batch boundary: every znode deleted is in {backup_path}; "
             f"undo with: zkjanitor restore {backup_path} --apply")

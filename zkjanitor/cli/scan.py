@@ -18,9 +18,11 @@ from zkjanitor.cli.common import (
     warn,
 )
 from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
+from zkjanitor.growth import compute_growth
 from zkjanitor.janitor import Janitor
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.model import Verdict
+from zkjanitor.outlook import compute_outlook
 from zkjanitor.render import json as json_render
 from zkjanitor.retention import livy_rules
 from zkjanitor.scan import ScanResult
@@ -59,6 +61,7 @@ def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
         "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088   # an HA pair",
         "zkjanitor scan --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088 --show stale --utc",
         "zkjanitor scan --format json | jq '.summary'",
+        "zkjanitor scan --by owner   # who leaks: sessions by owner / proxy user, most stale first",
     )
 )
 @store_options
@@ -66,8 +69,13 @@ def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
               help="List the sessions with this verdict (repeatable; 'all' for every one). "
                    "JSON lists all sessions unless --show narrows them.")
 @click.option("--utc", is_flag=True, help="Show times in UTC instead of the local time zone.")
+@click.option("--by", "by", type=click.Choice(["day", "owner", "none"]), default=None,
+              help="Table: chart sessions by creation day, or list them by owner / proxy user (and name "
+                   "pattern), each split by verdict. Default: day when some are stale, else none. "
+                   "JSON always carries both in 'growth'.")
 @pass_settings
-def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...], utc: bool) -> int:
+def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...], utc: bool,
+         by: Optional[str]) -> int:
     """Decode and classify every Livy session znode; print a report.
 
     Each session is live, stale, unknown or corrupt (see docs/concepts.md).
@@ -85,13 +93,16 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     for message in warnings:
         warn(message)
     rules = None if settings.livy_conf is None else livy_rules(result, settings.livy_conf)
+    outlook = compute_outlook(result.reports)
+    growth = compute_growth(result.reports)
     if settings.output_format == "json":
         document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown,
-                                         warnings=warnings, livy_rules=rules)
+                                         warnings=warnings, livy_rules=rules, outlook=outlook, growth=growth)
         json_render.print_document(document)
     else:
         from zkjanitor.render.table import render_scan  # rich: only for tables
 
         render_scan(stdout_console(), result, summary, zookeeper=settings.zk.connect, shown=shown,
-                    show_requested=bool(show), utc=utc, livy_rules=rules)
+                    show_requested=bool(show), utc=utc, livy_rules=rules, outlook=outlook, growth=growth,
+                    by=by or ("day" if outlook.stale else "none"))
     return EXIT_UNREACHABLE if result.source_error or result.source_errors else EXIT_OK

@@ -17,8 +17,11 @@ from json.encoder import encode_basestring_ascii
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
 from zkjanitor.advice import Finding, has_problems
+from zkjanitor.counter import CounterReport
+from zkjanitor.growth import Growth, Row
 from zkjanitor.janitor import CheckResult
 from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.outlook import Outlook, Suggestion
 from zkjanitor.prune import Outcome, PruneOutcome
 from zkjanitor.render import PruneReport, RestoreReport, iso_utc
 from zkjanitor.retention import LivyRules
@@ -133,13 +136,19 @@ def scan_json(
     sessions: Sequence[SessionReport],
     warnings: Sequence[str],
     livy_rules: Optional[LivyRules] = None,
+    outlook: Optional[Outlook] = None,
+    growth: Optional[Growth] = None,
 ) -> Dict[str, Any]:
-    """The ``scan`` document; ``livy_rules`` (with --livy-conf) says what Livy's own rules would have dropped."""
+    """The ``scan`` document; ``livy_rules`` (with --livy-conf) says what Livy's own rules would have dropped.
+
+    ``outlook`` adds ``verdict_line`` and ``outlook``; ``growth`` adds ``growth`` (by day, owner, name).
+    """
     inventory = result.inventory
     return {
         "generated_at": iso_utc(result.now_ms),
         "zookeeper": zookeeper,
         "prefix": inventory.prefix,
+        **outlook_fields(outlook),
         "summary": summary_json(summary),
         "counters": counters_json(result),
         "parents": {
@@ -159,11 +168,72 @@ def scan_json(
         "sources": {name: dict(facts) for name, facts in result.source_facts.items()},
         "livy_rules": None if livy_rules is None else livy_rules._asdict(),
         "warnings": list(warnings),
+        **({} if growth is None else {"growth": growth_json(growth)}),
         "sessions": EncodedArray(map(session_line, sessions)),
     }
 
 
-def prune_json(report: PruneReport) -> Dict[str, Any]:
+def outlook_fields(outlook: Optional[Outlook]) -> Dict[str, Any]:
+    """``verdict_line`` (the table's first line) and ``outlook`` (its numbers), or nothing."""
+    if outlook is None:
+        return {}
+
+    def one(s: Optional[Suggestion]) -> Optional[Dict[str, Any]]:
+        return None if s is None else {"older_than": s.older_than, "older_than_seconds": s.older_than_seconds,
+                                       "selects": s.selects}
+
+    return {
+        "verdict_line": outlook.text,
+        "outlook": {"recoverable": outlook.recoverable, "stale": outlook.stale, "unknown": outlook.unknown,
+                    "corrupt": outlook.corrupt, "suggestion": one(outlook.suggestion),
+                    "planned": one(outlook.planned), "recoverable_after": outlook.recoverable_after},
+    }
+
+
+def _verdicts(counts: Mapping[Verdict, int]) -> Dict[str, int]:
+    return {verdict.value: counts[verdict] for verdict in Verdict}
+
+
+def growth_json(growth: Growth) -> Dict[str, Any]:
+    """The scan's ``growth`` object: ``by_day``, ``by_owner``, ``by_name`` (docs/json.md)."""
+    def others(row: Optional[Row]) -> Optional[Dict[str, Any]]:
+        return None if row is None else {"groups": int(row.key[1] or 0), "sessions": row.sessions,
+                                         **_verdicts(row.counts)}
+
+    top = growth.top_leaker
+    return {
+        "by_day": [{"day": row.key[0], "sessions": row.sessions, **_verdicts(row.counts)} for row in growth.by_day],
+        "first_stale_day": growth.first_stale_day,
+        "one_owner": growth.one_owner,
+        "top_leaker": None if top is None else {"by": "name" if growth.one_owner else "owner",
+                                                "key": list(top.key), "sessions": top.sessions, "stale": top.stale},
+        "by_owner": [{"owner": row.key[0], "proxy_user": row.key[1], "sessions": row.sessions,
+                      **_verdicts(row.counts)} for row in growth.by_owner.rows],
+        "by_owner_others": others(growth.by_owner.others),
+        "by_name": [{"pattern": row.key[0], "sessions": row.sessions, **_verdicts(row.counts)}
+                    for row in growth.by_name.rows],
+        "by_name_others": others(growth.by_name.others),
+    }
+
+
+def counter_json(report: CounterReport) -> Dict[str, Any]:
+    """The ``counter`` document (docs/json.md)."""
+    return {
+        "zookeeper": report.location,
+        "prefix": report.prefix,
+        "mode": report.mode,
+        "ok": report.ok,
+        "backup": None if report.backup is None else str(report.backup),
+        "counters": [
+            {"type": c.type.value, "path": c.path, "next_session_id": c.value, "highest_session_id": c.highest_id,
+             "sessions": c.sessions, "problem": c.problem, "explanation": c.explanation,
+             "znode_version": c.version, "repair_to": c.repair_to, "action": c.action, "detail": c.detail}
+            for c in report.counters
+        ],
+    }
+
+
+def prune_json(report: PruneReport, outlook: Optional[Outlook] = None) -> Dict[str, Any]:
     """The ``prune`` document: the selection and each session's action."""
     result = report.result
     counts = result.counts
@@ -172,6 +242,7 @@ def prune_json(report: PruneReport) -> Dict[str, Any]:
         "zookeeper": report.zookeeper,
         "prefix": report.prefix,
         "mode": report.mode,
+        **outlook_fields(outlook),
         "older_than_seconds": report.plan.criteria.older_than_seconds,
         "selected": len(result.outcomes),
         "deleted": counts[Outcome.DELETED] + counts[Outcome.DELETED_VIA_LIVY],
@@ -193,11 +264,12 @@ def _outcome_line(outcome: PruneOutcome) -> str:
     return session_line(outcome.report, extra)
 
 
-def check_json(result: CheckResult, warnings: Sequence[str]) -> Dict[str, Any]:
+def check_json(result: CheckResult, warnings: Sequence[str], outlook: Optional[Outlook] = None) -> Dict[str, Any]:
     """The ``check`` document."""
     limits = {limit.limit: limit.threshold for limit in result.limits}
     return {
         "ok": not result.violations,
+        **outlook_fields(outlook),
         "summary": summary_json(result.summary),
         "violations": [{"limit": v.limit, "value": v.value, "threshold": v.threshold} for v in result.violations],
         "limits": {name: limits.get(name) for name in ("max-sessions", "max-stale", "max-bytes")},

@@ -12,10 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from zkjanitor.advice import Finding
+from zkjanitor.growth import Growth
 from zkjanitor.janitor import CheckResult
 from zkjanitor.model import REASONS, SessionReport, SessionType, Verdict
+from zkjanitor.outlook import Outlook
 from zkjanitor.prune import Outcome, PruneOutcome
 from zkjanitor.render import PruneReport, RestoreReport
+from zkjanitor.render.oncall import print_verdict_line, render_by_day, render_by_owner, top_leaker_line
 from zkjanitor.restore import RestoreAction
 from zkjanitor.retention import LivyRules
 from zkjanitor.scan import ScanResult, Summary
@@ -111,9 +114,13 @@ def render_scan(
     show_requested: bool,
     utc: bool,
     livy_rules: Optional[LivyRules] = None,
+    outlook: Optional[Outlook] = None,
+    growth: Optional[Growth] = None,
+    by: str = "none",
 ) -> None:
-    """The scan report for a person at a terminal."""
+    """The scan report for a person at a terminal: the verdict line first, ``growth`` by ``day`` or ``owner``."""
     inventory = result.inventory
+    print_verdict_line(console, outlook)
     console.print(
         f"Livy state store [bold]/{escape(inventory.prefix)}[/bold] on {escape(zookeeper)}: "
         f"{summary.sessions:,} sessions, {format_size(summary.bytes)}"
@@ -143,16 +150,21 @@ def render_scan(
                       "(it forgets them at its next restart)")
     if result.reports:
         console.print(reasons_table(result.reports))
+    if growth is not None and by == "day":
+        render_by_day(console, growth)
+        top_leaker_line(console, growth)
+    elif growth is not None and by == "owner":
+        render_by_owner(console, growth)
     if show_requested:
         if shown:
             console.print(sessions_table(shown, utc=utc))
         else:
             console.print("no sessions match --show")
     elif summary.by_verdict[Verdict.STALE]:
-        console.print(
-            "list them with [bold]--show stale[/bold]; preview a prune with "
-            "[bold]zkjanitor prune --older-than 1d[/bold]"
-        )
+        suggestion = None if outlook is None else outlook.suggestion
+        console.print("list them with [bold]--show stale[/bold]" + (
+            "" if suggestion is None else
+            f"; preview a prune with [bold]zkjanitor prune --older-than {suggestion.older_than}[/bold]"))
 
 
 def _reason(report: SessionReport) -> str:
@@ -182,8 +194,10 @@ ROWS_SHOWN = 20
 """Selected sessions a prune table lists; JSON lists them all."""
 
 
-def render_prune(console: Console, report: PruneReport, *, utc: bool) -> None:
-    """The prune report: the selection (first rows), what was kept, what happened, and how to undo it."""
+def render_prune(console: Console, report: PruneReport, *, utc: bool, outlook: Optional[Outlook] = None) -> None:
+    """The prune report: the verdict line (dry run), the selection (first rows), what happened, how to undo it."""
+    if report.mode == "dry-run":
+        print_verdict_line(console, outlook)
     result = report.result
     actions = {id(o.report): _action_shown(o) for o in result.outcomes}
     reports = [o.report for o in result.outcomes]
@@ -215,8 +229,9 @@ def _action_shown(outcome: PruneOutcome) -> str:
     return outcome.action
 
 
-def render_check(console: Console, result: CheckResult) -> None:
-    """The summary, each limit against its measure, and the verdict."""
+def render_check(console: Console, result: CheckResult, outlook: Optional[Outlook] = None) -> None:
+    """The verdict line, the summary, each limit against its measure, and the verdict."""
+    print_verdict_line(console, outlook)
     console.print(summary_table(result.summary))
     table = Table("limit", "value", "threshold", "result", show_edge=False)
     for limit in result.limits:

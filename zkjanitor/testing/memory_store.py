@@ -14,13 +14,13 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter
-from zkjanitor.decoder import counter_problem, decode_counter, decode_session, session_id_from_name
-from zkjanitor.errors import LockHeld, StoreNotFound, ZkJanitorError
+from zkjanitor.decoder import counter_problem, decode_counter, decode_session, encode_counter, session_id_from_name
+from zkjanitor.errors import CounterChanged, LockHeld, StoreNotFound, ZkJanitorError
 from zkjanitor.inventory import COUNTER_NODE, Inventory, ParentInfo, children_reply_bytes, parent_path, store_root
 from zkjanitor.model import Session, SessionReport, SessionType, Znode
 from zkjanitor.prune import Outcome, Progress, PruneOutcome, PruneResult, refusals
 from zkjanitor.restore import REUSED_ID, RestoreAction, RestoreOutcome
-from zkjanitor.store import StoreCapabilities
+from zkjanitor.store import CounterNode, StoreCapabilities
 
 
 class Record(NamedTuple):
@@ -44,6 +44,8 @@ class MemoryStore:
         self.before_delete: Callable[["MemoryStore", SessionReport], None] = lambda store, report: None
         """Called just before each delete is checked: a test's "Livy" changes or removes records here."""
         self.deletes_sent: List[str] = []
+        self.before_counter_write: Callable[["MemoryStore", SessionType], None] = lambda store, session_type: None
+        """Called just before a counter write is checked: a test's "Livy" bumps the counter here."""
         for session_type in SessionType:
             self.put_counter(session_type, 0)
 
@@ -195,6 +197,26 @@ class MemoryStore:
                 problem = counter_problem(record.data)
                 answer[session_type] = (decode_counter(record.data), None if problem is None else f"corrupt: {problem}")
         return answer
+
+    def read_counter_node(self, session_type: SessionType) -> CounterNode:
+        path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
+        record = self.records.get(path)
+        if record is None:
+            return CounterNode(path, exists=False, problem="missing")
+        problem = counter_problem(record.data)
+        return CounterNode(path, True, decode_counter(record.data),
+                           None if problem is None else f"corrupt: {problem}", record.version, record.data)
+
+    def write_counter(self, session_type: SessionType, value: int, expected_version: Optional[int]) -> None:
+        self.before_counter_write(self, session_type)
+        path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
+        record = self.records.get(path)
+        if (None if record is None else record.version) != expected_version:
+            raise CounterChanged(f"{path} changed since it was read: not written")
+        if record is None:
+            self._put(path, encode_counter(value))
+        else:
+            self.records[path] = Record(encode_counter(value), record.version + 1, record.ctime_ms, _now_ms())
 
     def check(self, types: Sequence[SessionType]) -> List[Finding]:
         return [Finding("ok", "store", self.location, f"{len(self.records):,} records in memory", "")]

@@ -11,15 +11,18 @@ import contextlib
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NoAuthError, NodeExistsError, NoNodeError
 
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter, store_of
+from zkjanitor.decoder import counter_problem, decode_counter, encode_counter
+from zkjanitor.errors import CounterChanged, WriteFailed
 from zkjanitor.inventory import COUNTER_NODE, Inventory, children_reply_bytes, no_store_here, parent_path, store_root
 from zkjanitor.model import SessionReport, SessionType
 from zkjanitor.prune import Progress, PruneResult
 from zkjanitor.restore import RestoreOutcome
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
-from zkjanitor.store import StoreCapabilities
+from zkjanitor.store import CounterNode, StoreCapabilities
 from zkjanitor.zk.client import ZkOptions, connected
 from zkjanitor.zk.delete import delete_sessions
 from zkjanitor.zk.inventory import read_counter, read_inventory
@@ -66,6 +69,38 @@ class ZooKeeperStore:
 
     def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
         return {t: read_counter(self.client, f"{parent_path(self.prefix, t)}/{COUNTER_NODE}") for t in types}
+
+    def read_counter_node(self, session_type: SessionType) -> CounterNode:
+        path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
+        try:
+            data, stat = self.client.get(path)
+        except NoNodeError:
+            return CounterNode(path, exists=False, problem="missing")
+        except NoAuthError:
+            return CounterNode(path, exists=True, problem="unreadable (NoAuth)")
+        data = data or b""
+        problem = counter_problem(data)
+        return CounterNode(path, True, decode_counter(data), None if problem is None else f"corrupt: {problem}",
+                           stat.version, data)
+
+    def write_counter(self, session_type: SessionType, value: int, expected_version: Optional[int]) -> None:
+        path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
+        try:
+            if expected_version is None:
+                self.client.create(path, encode_counter(value))
+            else:
+                self.client.set(path, encode_counter(value), version=expected_version)
+        except BadVersionError:
+            raise CounterChanged(f"{path} changed since it was read (Livy created a session?): not written; "
+                                 "run the repair again") from None
+        except NodeExistsError:
+            raise CounterChanged(f"{path} was created since it was read (by Livy?): not written; "
+                                 "run the repair again") from None
+        except NoNodeError:
+            raise CounterChanged(f"{path} (or its parent) was deleted since it was read: not written; "
+                                 "run the repair again") from None
+        except NoAuthError:
+            raise WriteFailed(f"ZooKeeper refused to write {path} (NoAuth): check the ACL and --zk-auth") from None
 
     def check(self, types: Sequence[SessionType]) -> List[Finding]:
         client = self.client
