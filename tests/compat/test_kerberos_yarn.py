@@ -16,10 +16,10 @@ from typing import Iterator
 import pytest
 
 from tests.compat.conftest import Realm
-from tests.fault_support import seed_store
-from tests.helpers import run_cli
+from tests.support.fault_support import seed_store
+from tests.support.helpers import run_cli
 from zkjanitor.errors import SourceUnavailable
-from zkjanitor.model import LookupStatus
+from zkjanitor.model import AppPhase
 from zkjanitor.sources.base import AppQuery
 from zkjanitor.sources.yarn import YarnAuth, YarnSource
 from zkjanitor.testing.spnego import COOKIE_NAME, SpnegoAuthenticator
@@ -84,7 +84,7 @@ def test_the_cookie_is_reused_and_a_new_login_follows_its_expiry(realm, kerberiz
         spnego.advance_clock(11 * 3600)  # past hadoop-auth's 10 h token validity
         second = yarn.lookup_many([AppQuery(app_id, "t") for app_id in ids])
 
-    assert [r.status for r in first] == [r.status for r in second] == [LookupStatus.FOUND] * 3
+    assert [r.phase for r in first] == [r.phase for r in second] == [AppPhase.ACTIVE] * 3
     assert spnego.negotiations == 2  # the expired cookie cost one more login, no error
     assert spnego.refusals == 1  # the 401 that told the source its cookie had expired
 

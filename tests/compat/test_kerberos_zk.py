@@ -18,8 +18,8 @@ from typing import Dict, Iterator, Optional
 import pytest
 
 from tests.compat.conftest import Realm, kerberos_client
-from tests.fault_support import read_tree, seed_store, store_root
-from tests.helpers import run_cli
+from tests.support.fault_support import read_tree, seed_store, store_root
+from tests.support.helpers import run_cli
 from zkjanitor.testing.zksecure import KerberosZooKeeperServer
 from zkjanitor.zk.lock import prune_lock
 

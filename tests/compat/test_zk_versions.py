@@ -10,13 +10,11 @@ What differs by version, and what zkjanitor does about it:
   so only the ACLs keep them out;
 * transactions (``multi``) with version checks exist since 3.4: prune uses them everywhere.
 
-Known bug on 3.4 (reported, in zk/multiread.py, not changed here): a 3.4 server
-answers the multiRead probe with "unimplemented" and then closes the
-connection; the probe's "is the client usable again?" ``exists`` can be
-answered on the closing connection, so the next request meets the close and
-the run ends "lost ZooKeeper during the run (ConnectionLoss)" (exit 3, nothing
-deleted). Scans avoid the probe with ``--read-method pipelined``; prune always
-probes, so its 3.4 tests are expected to fail at times (``xfail``, not strict).
+A 3.4 server answers the multiRead probe with "unimplemented" and then closes
+the connection: the probe waits to see that close (zk/multiread.py) before it
+calls the client usable, and prune re-reads with the scan's method instead of
+probing again, so every test here runs the probe on 3.4 too (they once failed
+at times with "lost ZooKeeper during the run (ConnectionLoss)").
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from kazoo.client import KazooClient
 from kazoo.security import CREATOR_ALL_ACL
 
 from tests.compat.conftest import Realm, kerberos_client
-from tests.fault_support import (
+from tests.support.fault_support import (
     CliProcess,
     backup_lines_on_disk,
     check_backup_lines,
@@ -45,7 +43,7 @@ from tests.fault_support import (
     store_root,
     wait_until,
 )
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 from zkjanitor.testing.ensemble import ZooKeeperEnsemble
 from zkjanitor.testing.zksecure import KerberosZooKeeperServer, SecureZooKeeperServer
 from zkjanitor.testing.zkserver import ZooKeeperDistribution, ZooKeeperServer
@@ -113,20 +111,6 @@ def verdicts(result) -> dict:
 EXPECTED = {**{i: "stale" for i in range(STALE)}, **{i: "live" for i in range(STALE, STALE + LIVE)}}
 
 
-def scan_args(release: ZooKeeperDistribution) -> tuple:
-    """What an operator passes to scan a 3.4 server reliably (no multiRead probe)."""
-    return () if release.has_multiread else ("--read-method", "pipelined")
-
-
-@pytest.fixture
-def probe_race(request, zk_release) -> None:
-    """Marks a test that runs the multiRead probe as a known intermittent failure on 3.4."""
-    if not zk_release.has_multiread:
-        request.applymarker(pytest.mark.xfail(
-            reason="3.4: the multiRead probe races the server closing the connection (zk/multiread.py, reported)",
-            strict=False))
-
-
 def one_line_error(result, code: int) -> str:
     assert result.exit_code == code, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
@@ -145,7 +129,7 @@ def test_the_server_is_the_version_asked_for(versioned_zk, zk_release):
 
 
 def test_scan_reads_every_session_with_multiread_where_the_server_has_it(versioned_zk, vclient, prefix, yarn_rm,
-                                                                         zk_release, caplog, probe_race):
+                                                                         zk_release, caplog):
     seed_store(vclient, prefix, yarn_rm, stale=STALE, live=LIVE)
 
     with caplog.at_level("INFO", logger="zkjanitor"):  # what -v prints (in-process, pytest takes the log)
@@ -153,7 +137,7 @@ def test_scan_reads_every_session_with_multiread_where_the_server_has_it(version
 
     assert verdicts(result) == EXPECTED
     method = "multiread" if zk_release.has_multiread else "pipelined"
-    assert f"read {STALE + LIVE} session znodes under /{prefix} ({method})" in caplog.text
+    assert f"read {STALE + LIVE} session records under /{prefix} ({method})" in caplog.text
 
 
 def test_pipelined_reads_work_on_every_version(versioned_zk, vclient, prefix, yarn_rm):
@@ -170,9 +154,6 @@ def test_multiread_asked_for_explicitly(versioned_zk, vclient, prefix, yarn_rm, 
     if zk_release.has_multiread:
         assert verdicts(result) == EXPECTED
     else:
-        request.applymarker(pytest.mark.xfail(
-            reason="3.4: says 'lost ZooKeeper during the run (UnimplementedError)'; should say the server has no "
-                   "multiRead (zk/reader.py, reported)", strict=True))
         line = one_line_error(result, 3)
         assert "multiRead" in line, line
 
@@ -181,7 +162,7 @@ def test_multiread_asked_for_explicitly(versioned_zk, vclient, prefix, yarn_rm, 
 
 
 def test_prune_deletes_with_version_checks_and_restore_gives_it_back(versioned_zk, vclient, prefix, yarn_rm,
-                                                                     tmp_path, probe_race):
+                                                                     tmp_path):
     store = seed_store(vclient, prefix, yarn_rm, stale=STALE, live=LIVE)
     before = read_tree(vclient, store_root(prefix))
     rewritten = store.stale[-1]  # deleted last: Livy writes it while the prune runs
@@ -221,16 +202,15 @@ def test_a_held_lock_stops_a_second_prune(versioned_zk, vclient, prefix, yarn_rm
 # --- authentication and TLS ----------------------------------------------------------------------
 
 
-def test_digest_acls(versioned_zk, prefix, yarn_rm, workdir, zk_release, probe_race):
+def test_digest_acls(versioned_zk, prefix, yarn_rm, workdir, zk_release):
     livy = client_of(versioned_zk.connect_string, auth_data=[("digest", f"livy:{PASSWORD}")],
                      default_acl=CREATOR_ALL_ACL)
     try:
         store = seed_store(livy, prefix, yarn_rm, stale=STALE, live=LIVE)
         env = {ZK_PASSWORD_ENV: PASSWORD}
         assert verdicts(cli(versioned_zk.connect_string, "scan", prefix, "--zk-auth", "digest:livy", "--yarn",
-                            yarn_rm.url, "--format", "json", *scan_args(zk_release), env=env)) == EXPECTED
-        line = one_line_error(cli(versioned_zk.connect_string, "scan", prefix, "--format", "json",
-                                  *scan_args(zk_release)), 3)
+                            yarn_rm.url, "--format", "json", env=env)) == EXPECTED
+        line = one_line_error(cli(versioned_zk.connect_string, "scan", prefix, "--format", "json"), 3)
         assert "NoAuth" in line
         pruned = cli(versioned_zk.connect_string, "prune", prefix, "--zk-auth", "digest:livy", "--yarn", yarn_rm.url,
                      "--older-than", "1d", "--apply", "--yes", "--format", "json", env=env)
@@ -248,8 +228,7 @@ def test_sasl_digest_md5(versioned_secure, prefix, yarn_rm, zk_release):
         seed_store(livy, prefix, yarn_rm, stale=STALE, live=LIVE)
     finally:
         close_client(livy)
-    args = ("--zk-sasl", "DIGEST-MD5", "--zk-sasl-user", "livy", "--yarn", yarn_rm.url, "--format", "json",
-            *scan_args(zk_release))
+    args = ("--zk-sasl", "DIGEST-MD5", "--zk-sasl-user", "livy", "--yarn", yarn_rm.url, "--format", "json")
     assert verdicts(cli(versioned_secure.connect_string, "scan", prefix, *args,
                         env={ZK_PASSWORD_ENV: PASSWORD})) == EXPECTED
     line = one_line_error(cli(versioned_secure.connect_string, "scan", prefix, *args, "--timeout", "2",
@@ -276,20 +255,19 @@ def test_tls_where_the_version_has_it(versioned_secure, zk_release, tls_material
     assert verdicts(result) == EXPECTED
 
 
-def test_kerberos(versioned_kerberized, realm, zk_release, prefix, yarn_rm, workdir, probe_race):
+def test_kerberos(versioned_kerberized, realm, zk_release, prefix, yarn_rm, workdir):
     livy = kerberos_client(versioned_kerberized.connect_string)
     try:
         store = seed_store(livy, prefix, yarn_rm, stale=STALE, live=LIVE)
         env = realm.env(realm.livy_ccache)
-        args = ("--zk-sasl", "GSSAPI", "--yarn", yarn_rm.url, "--format", "json", *scan_args(zk_release))
+        args = ("--zk-sasl", "GSSAPI", "--yarn", yarn_rm.url, "--format", "json")
         assert verdicts(cli(versioned_kerberized.connect_string, "scan", prefix, *args, env=env)) == EXPECTED
         pruned = cli(versioned_kerberized.connect_string, "prune", prefix, *args, "--older-than", "1d", "--apply",
                      "--yes", env=env)
         assert pruned.exit_code == 0, pruned.stderr
         assert all(livy.exists(path) is None for path in store.stale)
 
-        unauthenticated = cli(versioned_kerberized.connect_string, "scan", prefix, "--timeout", "2",
-                              *scan_args(zk_release), env=env)
+        unauthenticated = cli(versioned_kerberized.connect_string, "scan", prefix, "--timeout", "2", env=env)
         line = one_line_error(unauthenticated, 3)
         if zk_release.version_tuple >= (3, 6):
             assert "SessionClosedRequireSaslError" in line, line  # the server refuses the session
@@ -302,7 +280,7 @@ def test_kerberos(versioned_kerberized, realm, zk_release, prefix, yarn_rm, work
 # --- an ensemble losing its leader ---------------------------------------------------------------
 
 
-def test_a_leader_killed_mid_prune(versioned_ensemble, prefix, yarn_rm, tmp_path, probe_race):
+def test_a_leader_killed_mid_prune(versioned_ensemble, prefix, yarn_rm, tmp_path):
     ensemble = versioned_ensemble
     client = fault_client(ensemble.connect_string)
     store = seed_store(client, prefix, yarn_rm, stale=24)

@@ -164,14 +164,15 @@ def _delete_one_by_one(
     return outcomes, reason
 
 
-def _send_reread(client: KazooClient, paths: Sequence[str]) -> Callable[[], List[ReadOutcome]]:
+def _send_reread(client: KazooClient, paths: Sequence[str],
+                 read_method: ReadMethod) -> Callable[[], List[ReadOutcome]]:
     """Send a read of ``paths``; the returned function waits for it: each path's outcome, in order.
 
     ZooKeeper answers one session's requests in order, so the read sees every
     delete sent before it. The function raises kazoo's connection errors.
     Without multiRead (ZooKeeper < 3.6) the function itself reads, a get per path.
     """
-    if resolve_read_method(client, ReadMethod.AUTO) is not ReadMethod.MULTIREAD:
+    if resolve_read_method(client, read_method) is not ReadMethod.MULTIREAD:
         return partial(_read_one_by_one, client, paths)
     # Each getData op carries its full path: keep requests near REREAD_REQUEST_BYTES.
     longest = max(len(((client.chroot or "") + path).encode("utf-8")) for path in paths)
@@ -249,10 +250,12 @@ class _Batch:
 
 
 class _BatchSteps:
-    """What :func:`apply_prune` does with one batch, step by step; ``aborted`` says why it stopped."""
+    """What :func:`delete_sessions` does with one batch, step by step; ``aborted`` says why it stopped."""
 
-    def __init__(self, client: KazooClient, backup: BackupWriter, progress: Optional[Progress]) -> None:
+    def __init__(self, client: KazooClient, backup: BackupWriter, progress: Optional[Progress],
+                 read_method: ReadMethod) -> None:
         self.client = client
+        self.read_method = read_method
         self.backup = backup
         self.progress = progress
         self.session_id = client.client_id
@@ -270,7 +273,8 @@ class _BatchSteps:
             return
         batch.backed_up = True
         try:
-            batch.reread = _send_reread(self.client, [report.session.path for report in batch.reports])
+            batch.reread = _send_reread(self.client, [report.session.path for report in batch.reports],
+                                        self.read_method)
         except KazooException as error:
             self.aborted = f"connection to ZooKeeper lost ({error_name(error)})"
 
@@ -340,6 +344,7 @@ def delete_sessions(
     pause_seconds: float = 0.0,
     progress: Optional[Progress] = None,
     stop_requested: Callable[[], Optional[str]] = lambda: None,
+    read_method: ReadMethod = ReadMethod.AUTO,
 ) -> PruneResult:
     """Delete the selected sessions' znodes, batch by batch, backing each batch up first.
 
@@ -352,10 +357,12 @@ def delete_sessions(
     under ZooKeeper's 1 MB request limit; ``pause_seconds`` is slept between
     batches to spare a busy ensemble, and then batches do not overlap.
     ``progress(n)`` is called as sessions are settled; its arguments add up to
-    ``len(selected)``. ``stop_requested()`` is asked before each batch's
-    deletes; when it says why (e.g. SIGTERM), the run stops at that batch
-    boundary and the rest is ``not-attempted``. The caller holds the prune
-    lock and owns ``backup`` (closes it).
+    ``len(selected)``. ``read_method`` is how each batch is read again (the
+    scan's, so a client already probed is not probed again mid-prune).
+    ``stop_requested()`` is asked before each batch's deletes; when it says
+    why (e.g. SIGTERM), the run stops at that batch boundary and the rest is
+    ``not-attempted``. The caller holds the prune lock and owns ``backup``
+    (closes it).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -377,7 +384,7 @@ def delete_sessions(
             max_bytes=MAX_TRANSACTION_BYTES,
         )
     )
-    steps = _BatchSteps(client, backup, progress)
+    steps = _BatchSteps(client, backup, progress, read_method)
     overlap = pause_seconds <= 0
     batch = next(batches, None)
     if batch is not None:

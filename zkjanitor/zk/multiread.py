@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import time
 from typing import List, Sequence, Union
 
@@ -39,6 +40,7 @@ from kazoo.exceptions import (
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import _prefix_root
 from kazoo.protocol.serialization import GetData, int_struct, multiheader_struct
+from kazoo.protocol.states import KazooState
 
 from zkjanitor.model import Znode, from_all_fields
 
@@ -57,6 +59,8 @@ on a request over ``jute.maxbuffer`` (default 1 MiB - 1); stay a little under.""
 
 PROBE_TIMEOUT_S = 10.0
 """Default bound on :func:`server_supports_multiread`, recovery included."""
+CLOSE_WAIT_S = 2.0
+"""How long the probe waits to see a pre-3.6 server close the connection after its "unimplemented" answer."""
 
 ReadOutcome = Union[Znode, KazooException]
 """One op's result: the :class:`~zkjanitor.model.Znode`, or the kazoo exception the server answered."""
@@ -201,11 +205,21 @@ def server_supports_multiread(client: KazooClient, timeout: float = PROBE_TIMEOU
     other error), the answer is False, with a warning, and reads go pipelined.
     """
     deadline = time.monotonic() + timeout
+    dropped = threading.Event()
+
+    def on_state(state: str) -> None:
+        if state != KazooState.CONNECTED:
+            dropped.set()
+
+    client.add_listener(on_state)
     try:
         multiread_async(client, ["/"]).get(timeout=timeout)
     except (SessionExpiredError, AuthFailedError):
         raise
     except KazooException:
+        # The server closes the connection right after its "unimplemented": a request answered before the
+        # close arrives proves nothing, so first wait (briefly, bounded) to see the connection drop.
+        dropped.wait(timeout=max(0.0, min(CLOSE_WAIT_S, deadline - time.monotonic())))
         _wait_until_usable(client, deadline)
         return False
     except client.handler.timeout_exception:
@@ -214,6 +228,8 @@ def server_supports_multiread(client: KazooClient, timeout: float = PROBE_TIMEOU
         log.warning("multiRead does not work with this kazoo (%s: %s); reading znodes with pipelined gets",
                     type(error).__name__, error)
         return False
+    finally:
+        client.remove_listener(on_state)
     return True
 
 

@@ -29,10 +29,12 @@ from kazoo.exceptions import (
     NoNodeError,
     OperationTimeoutError,
     SessionExpiredError,
+    UnimplementedError,
     ZookeeperError,
 )
 from kazoo.interfaces import IAsyncResult, IHandler
 
+from zkjanitor.errors import ZooKeeperUnavailable
 from zkjanitor.model import Znode
 from zkjanitor.zk.multiread import ReadOutcome, multiread_async, server_supports_multiread
 
@@ -115,7 +117,8 @@ def read_children(
     the caller works on one batch while the next ones are in flight.
 
     Raises a kazoo exception (``ConnectionLoss``, ``SessionExpiredError``, ...)
-    if the connection or session fails before every znode is read, and
+    if the connection or session fails before every znode is read,
+    :class:`ZooKeeperUnavailable` for ``multiread`` on a server without it, and
     ``ValueError`` for an unknown method or a non-positive size.
     """
     if batch_size < 1 or (max_in_flight is not None and max_in_flight < 1):
@@ -126,7 +129,11 @@ def read_children(
     sorter = _OutcomeSorter(progress, sink)
     if chosen is ReadMethod.MULTIREAD:
         requests = max_in_flight or DEFAULT_MULTIREAD_IN_FLIGHT
-        _read_by_multiread(client, paths, batch_size, requests, sorter)
+        try:
+            _read_by_multiread(client, paths, batch_size, requests, sorter)
+        except UnimplementedError:
+            raise ZooKeeperUnavailable("this ZooKeeper server does not support multiRead (it is older than 3.6): "
+                                       "use --read-method auto or pipelined") from None
     else:
         requests = max_in_flight or DEFAULT_PIPELINED_IN_FLIGHT
         _read_pipelined(client, paths, requests, batch_size, sorter)

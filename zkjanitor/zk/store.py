@@ -28,6 +28,7 @@ from zkjanitor.zk.delete import delete_sessions
 from zkjanitor.zk.inventory import read_counter, read_inventory
 from zkjanitor.zk.lock import default_identifier, prune_lock
 from zkjanitor.zk.multiread import server_supports_multiread
+from zkjanitor.zk.reader import ReadMethod
 from zkjanitor.zk.restore import restore_backup
 
 
@@ -61,7 +62,8 @@ class ZooKeeperStore:
                pause_seconds: float = 0.0, progress: Optional[Progress] = None,
                stop_requested: Callable[[], Optional[str]] = lambda: None) -> PruneResult:
         return delete_sessions(self.client, selected, backup, batch_size=batch_size, pause_seconds=pause_seconds,
-                               progress=progress, stop_requested=stop_requested)
+                               progress=progress, stop_requested=stop_requested,
+                               read_method=ReadMethod(self.read_method))
 
     def restore(self, entries: Sequence[BackupEntry], *, apply: bool,
                 progress: Optional[Progress] = None) -> List[RestoreOutcome]:
