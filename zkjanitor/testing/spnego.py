@@ -33,6 +33,8 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
 
+from zkjanitor.testing.http_double import Authenticated, Authenticator, HttpError
+
 COOKIE_NAME = "hadoop.auth"
 NEGOTIATE = "Negotiate"
 DEFAULT_COOKIE_SECONDS = 36000.0
@@ -184,3 +186,17 @@ class SpnegoAuthenticator:
         if expires_ms <= self.now() * 1000:
             return None
         return fields.get("p") or None
+
+
+class SpnegoHttpAuthenticator(Authenticator):
+    """:class:`SpnegoAuthenticator` as the ``authenticator`` of an :class:`~zkjanitor.testing.http_double.HttpDouble`
+    (the Livy, YARN Timeline and Spark History Server doubles)."""
+
+    def __init__(self, spnego: SpnegoAuthenticator) -> None:
+        self.spnego = spnego
+
+    def authenticate(self, query: Mapping[str, List[str]], headers: Mapping[str, str]) -> Authenticated:
+        answer = self.spnego.authenticate(headers)
+        if answer.user is None:
+            raise HttpError(answer.status, answer.body, answer.headers)
+        return Authenticated(answer.user, answer.headers)
