@@ -61,7 +61,8 @@ def test_livy_without_a_ticket_is_refused_in_one_line(zk_server, realm, store, p
     result = scan(zk_server, prefix, "--livy", kerberized_livy.url, "--livy-auth", "kerberos", env=env)
 
     assert result.exit_code == 3, result.stderr  # Livy was the only source
-    assert f"Livy refused the credentials (HTTP 401) at {kerberized_livy.url}" in " ".join(result.stderr.split())
+    assert (f"Livy refused the credentials (HTTP 401) at {kerberized_livy.url}: check your Kerberos ticket (kinit)"
+            in " ".join(result.stderr.split()))
     assert "Traceback" not in result.stderr
 
 

@@ -326,4 +326,6 @@ class LivySource(AppStateSource):
     def _refused_message(self, base: str, status: int) -> str:
         if self.auth_kind == "none":
             return f"Livy requires authentication (HTTP {status}) at {base}: pass --livy-auth basic|kerberos"
+        if self.auth_kind == "kerberos":
+            return f"Livy refused the credentials (HTTP {status}) at {base}: check your Kerberos ticket (kinit)"
         return f"Livy refused the credentials (HTTP {status}) at {base}: check --livy-auth and --livy-user"
