@@ -8,6 +8,7 @@ import click
 
 from zkjanitor.check import Limits
 from zkjanitor.cli.common import (
+    GroupedCommand,
     Settings,
     command_examples,
     open_janitor,
@@ -41,6 +42,7 @@ class SizeType(click.ParamType):
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor check --zk zk1:2181 --yarn http://rm1:8088 --max-sessions 5000 --max-stale 500 --max-bytes 50MB",
         "zkjanitor check --max-stale 0 --format json   # exit 1 when any session is stale",

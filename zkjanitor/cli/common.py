@@ -628,6 +628,45 @@ def _option_spellings(command: click.Command) -> Dict[str, str]:
     return spellings
 
 
+OPTION_GROUPS = (
+    ("Selection", ("older_than", "limit", "include_corrupt", "allow_young_sessions", "plan_file", "plan_max_age",
+                   "session_type", "grace", "show", "by", "max_sessions", "max_stale", "max_bytes",
+                   "allow_unreadable", "warn_children_bytes", "repair")),
+    ("Safety", ("apply_changes", "yes", "backup", "plan_out", "batch_size", "pause_seconds", "into_other_store",
+                "trust_yarn_absence")),
+    ("Output", ("output_format", "utc", "verbose", "quiet", "metrics_file")),
+    ("Connection", ("zk", "prefix", "livy_conf", "livy", "yarn", "yarn_timeline", "spark_history", "timeout",
+                    "read_method", "zk_tls", "zk_ca", "zk_tls_no_verify")),
+    ("Authentication", ("livy_auth", "livy_user", "yarn_auth", "yarn_user", "spark_history_auth", "zk_auth",
+                        "zk_auth_file", "zk_sasl", "zk_sasl_user", "zk_sasl_service", "zk_sasl_principal", "zk_cert",
+                        "zk_key", "zk_key_password_file")),
+)
+"""How ``--help`` groups every command's options, what matters first; an option in no group goes under "Other"."""
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists its options by :data:`OPTION_GROUPS`, each with its environment variable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, click.Option) and param.envvar:
+                param.show_envvar = True
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        group_of = {name: title for title, names in OPTION_GROUPS for name in names}
+        sections: Dict[str, List[Tuple[str, str]]] = {title: [] for title, _ in OPTION_GROUPS}
+        sections["Other options"] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                sections[group_of.get(param.name or "", "Other options")].append(record)
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title if title == "Other options" else f"{title} options"):
+                    formatter.write_dl(records)
+
+
 def command_examples(*lines: str) -> str:
     """Format an Examples section for a command's --help (kept verbatim by click)."""
     body = "\n".join(f"  {line}" for line in lines)

@@ -11,13 +11,14 @@ import click
 
 from zkjanitor.backup import check_new_backup_path
 from zkjanitor.cli.common import (
+    GroupedCommand,
     Settings,
     abort_if_not_confirmed,
     command_examples,
     pass_settings,
     refuse_unconfirmed_apply,
     stdout_console,
-    store_options,
+    store_options_without_sessions,
 )
 from zkjanitor.counter import CounterStatus, check_only, default_counter_backup_path
 from zkjanitor.counter import repair as repair_store
@@ -28,13 +29,14 @@ from zkjanitor.zk.store import ZooKeeperStore
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor counter --zk zk1:2181                      # each type's nextSessionId against its sessions",
         "zkjanitor counter --repair                           # dry run: what the repair would write",
         "zkjanitor counter --repair --apply --yes             # backs up, then writes only what needs it",
     )
 )
-@store_options
+@store_options_without_sessions
 @click.option("--repair", is_flag=True,
               help="Set each counter that is missing, corrupt, or at or below the highest session id to the "
                    "highest id + 1 (dry run unless --apply).")

@@ -8,7 +8,14 @@ from typing import Optional
 import click
 
 from zkjanitor.advice import has_problems, review_livy_conf
-from zkjanitor.cli.common import Settings, command_examples, pass_settings, stdout_console, store_options
+from zkjanitor.cli.common import (
+    GroupedCommand,
+    Settings,
+    command_examples,
+    pass_settings,
+    stdout_console,
+    store_options,
+)
 from zkjanitor.doctor import check_sessions, check_source, check_store
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK
 from zkjanitor.metrics import MetricSet
@@ -17,6 +24,7 @@ from zkjanitor.zk.store import ZooKeeperStore
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor doctor --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088",
         "zkjanitor doctor --zk zk1:2181/spark --prefix livy --format json",

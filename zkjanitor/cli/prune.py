@@ -14,6 +14,7 @@ from zkjanitor.cli.common import (
     DURATION,
     EXIT_TERMINATED,
     OLDER_THAN,
+    GroupedCommand,
     Settings,
     StopRequest,
     abort_if_not_confirmed,
@@ -42,6 +43,7 @@ from zkjanitor.retention import LIVY_RETENTION, retention_seconds
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor prune --zk zk1:2181 --yarn http://rm1:8088 --older-than 1d   # dry run: what would go",
         "zkjanitor prune --older-than 1d --apply          # asks, then deletes with a backup",

@@ -9,6 +9,7 @@ import click
 
 from zkjanitor.backup import read_backup
 from zkjanitor.cli.common import (
+    GroupedCommand,
     Settings,
     abort_if_not_confirmed,
     command_examples,
@@ -28,6 +29,7 @@ from zkjanitor.restore import RestoreAction
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor restore zkjanitor-backup-20261123T031500Z.jsonl            # dry run",
         "zkjanitor restore zkjanitor-backup-20261123T031500Z.jsonl --apply",

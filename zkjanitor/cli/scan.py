@@ -8,6 +8,7 @@ import click
 
 from zkjanitor.advice import PROBLEM_SEVERITIES, review_livy_conf
 from zkjanitor.cli.common import (
+    GroupedCommand,
     Settings,
     command_examples,
     open_janitor,
@@ -57,6 +58,7 @@ def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
 
 
 @click.command(
+    cls=GroupedCommand,
     epilog=command_examples(
         "zkjanitor scan --zk zk1:2181 --yarn http://rm1:8088 --yarn http://rm2:8088   # an HA pair",
         "zkjanitor scan --livy-conf /etc/livy/conf/livy.conf --yarn http://rm1:8088 --show stale --utc",
