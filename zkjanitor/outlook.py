@@ -9,6 +9,7 @@ selects most stale sessions, so the command an operator copies selects something
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from zkjanitor.model import SessionReport, Verdict
@@ -61,9 +62,10 @@ def suggest_older_than(stale_ages: Sequence[float], *, most: float = MOST) -> Op
     """
     if not stale_ages:
         return None
+    ordered = sorted(stale_ages)
     best: Optional[Suggestion] = None
     for text, seconds in LADDER:
-        selects = sum(1 for age in stale_ages if age >= seconds)
+        selects = len(ordered) - bisect_left(ordered, seconds)
         if selects and selects >= most * len(stale_ages):
             return Suggestion(text, seconds, selects)
         if selects and (best is None or selects > best.selects):
