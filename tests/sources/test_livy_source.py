@@ -121,3 +121,14 @@ def test_a_livy_that_is_down_or_not_livy_is_one_line(livy):
 def test_bad_urls_are_refused_before_anything_is_asked(url):
     with pytest.raises(ConfigError):
         LivySource([url])
+
+
+def test_through_a_knox_gateway_the_path_prefix_is_kept(livy):
+    livy.gateway_prefix = "/gateway/default/livy/v1"
+    livy.add_batch(id=1, state="success")
+
+    with LivySource([livy.url]) as source:
+        assert source.lookup_many([query(BATCH, 1)])[0].phase is AppPhase.FINISHED
+
+    assert livy.url.endswith("/gateway/default/livy/v1")
+    assert {r.path for r in livy.requests} == {"/batches"}  # the double saw the API path behind the gateway

@@ -257,6 +257,9 @@ class HttpDouble:
         self.authenticator = authenticator
         #: Seconds every request waits before it is answered (slow server, client timeouts).
         self.delay_seconds = 0.0
+        #: A gateway's path in front of the API (Knox: ``/gateway/<topology>/livy/v1``): part of :attr:`url`;
+        #: a request outside it gets 404, as from a gateway that routes nothing there.
+        self.gateway_prefix = ""
         self._lock = threading.RLock()
         self._requests: List[RecordedRequest] = []
         self._failures: List[Tuple[_Failure, Optional[str]]] = []
@@ -307,7 +310,7 @@ class HttpDouble:
         """The base URL, ``http://127.0.0.1:PORT`` (fixed once started)."""
         if self._port is None:
             raise RuntimeError(f"{type(self).__name__} has not been started")
-        return f"http://{LOOPBACK}:{self._port}"
+        return f"http://{LOOPBACK}:{self._port}{self.gateway_prefix}"
 
     # ------------------------------------------------------------------ instrumentation and faults
 
@@ -369,6 +372,10 @@ class HttpDouble:
     def _serve(self, method: str, raw_path: str, headers: Dict[str, str], body: bytes) -> Reply:
         """Record, inject faults, delay, authenticate, then let the subclass answer."""
         parts = urlsplit(raw_path)
+        if self.gateway_prefix:
+            if not (parts.path + "/").startswith(self.gateway_prefix + "/"):
+                return Reply(404, f"no gateway route for {parts.path}")
+            parts = parts._replace(path=parts.path[len(self.gateway_prefix):])
         path = parts.path.rstrip("/") or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
         recorded = RecordedRequest(method, path, {k: ",".join(v) for k, v in query.items()}, headers)
