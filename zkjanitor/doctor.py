@@ -49,8 +49,8 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
         return []  # check_zookeeper reports what is wrong with the store
     findings = [
         Finding("error", "store", f"{parent.path}/{COUNTER_NODE}", f"the id counter is {parent.counter_problem}",
-                "Livy fails every new session on a counter it cannot read: set it to "
-                '{"nextSessionId": <above the highest session id>} (and check its ACL)')
+                "Livy fails every new session on a counter it cannot read: zkjanitor counter --repair sets it above "
+                "the highest session id (check its ACL first)")
         for parent in inventory.parents.values()
         if parent.counter_problem is not None and parent.counter_problem != "missing"
     ]

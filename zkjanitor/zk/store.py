@@ -139,5 +139,5 @@ class ZooKeeperStore:
             findings.append(Finding(
                 "warning", "store", f"{path}/{COUNTER_NODE}",
                 "the id counter is missing: Livy restarts ids at 0 and overwrites existing sessions",
-                "never delete the state node; recreate it with nextSessionId above the highest session id"))
+                "never delete the state node; recreate it above the highest session id: zkjanitor counter --repair"))
         return findings
