@@ -160,23 +160,34 @@ def _int_or_none(value: Any) -> Optional[int]:
     return int(value) or None
 
 
-def _record(app: Any) -> AppRecord:
-    """An AppRecord from one RM app object."""
+class AppFields(NamedTuple):
+    """The JSON names of one YARN API's application object (the RM's ``app``, the Timeline server's ``AppInfo``)."""
+
+    id: str = "id"
+    state: str = "state"
+    final_status: str = "finalStatus"
+
+
+RM_FIELDS = AppFields()
+
+
+def app_record(app: Any, fields: AppFields = RM_FIELDS) -> AppRecord:
+    """An AppRecord from one YARN application object; ``_Malformed`` when it lacks a string id and state."""
     if (
         not isinstance(app, dict)
-        or not isinstance(app.get("id"), str)
-        or not isinstance(app.get("state"), str)
+        or not isinstance(app.get(fields.id), str)
+        or not isinstance(app.get(fields.state), str)
     ):
-        raise _Malformed("an app without a string id and state")
+        raise _Malformed(f"an app without a string {fields.id} and {fields.state}")
     raw_tags = app.get("applicationTags") or ""
     if isinstance(raw_tags, str):
         raw_tags = raw_tags.split(",")
     if not isinstance(raw_tags, list):
-        raise _Malformed(f"applicationTags of {app['id']} is neither a string nor a list")
-    final_status = app.get("finalStatus")
+        raise _Malformed(f"applicationTags of {app[fields.id]} is neither a string nor a list")
+    final_status = app.get(fields.final_status)
     return AppRecord(
-        app_id=app["id"],
-        state=app["state"].upper(),
+        app_id=app[fields.id],
+        state=app[fields.state].upper(),
         final_status=str(final_status) if final_status is not None else None,
         tags=tuple(str(tag).strip().lower() for tag in raw_tags if str(tag).strip()),
         started_ms=_int_or_none(app.get("startedTime")),
@@ -198,7 +209,7 @@ def _records(payload: Any) -> List[AppRecord]:
         items = [items]
     if not isinstance(items, list):
         raise _Malformed('"apps.app" is not a list')
-    return [_record(item) for item in items]
+    return [app_record(item) for item in items]
 
 
 def _preferred(current: Optional[AppRecord], candidate: AppRecord) -> AppRecord:
@@ -447,7 +458,7 @@ class YarnSource(AppStateSource):
             return SOURCE_ERROR
         try:
             payload = response.json()
-            record = _record(payload.get("app") if isinstance(payload, dict) else None)
+            record = app_record(payload.get("app") if isinstance(payload, dict) else None)
         except (ValueError, _Malformed) as exc:
             raise self._malformed(base, APPS_PATH + "/<id>", exc) from None
         return found(record)

@@ -35,12 +35,13 @@ from zkjanitor.model import AppPhase, AppRecord, Lookup
 from zkjanitor.sources.base import AppQuery, AppStateSource
 from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
 from zkjanitor.sources.yarn import (
+    AppFields,
     YarnAuth,
     _AppIndex,
     _basic_authorization,
     _in_background,
-    _int_or_none,
     _Malformed,
+    app_record,
     found,
     is_yarn_app_id,
     validate_urls,
@@ -68,24 +69,8 @@ class _TimelineIndex(_AppIndex):
     no_tag = SOURCE_ERROR
 
 
-def _record(app: Any) -> AppRecord:
-    """An AppRecord from one AHS AppInfo."""
-    if not isinstance(app, dict) or not isinstance(app.get("appId"), str) or not isinstance(app.get("appState"), str):
-        raise _Malformed("an app without a string appId and appState")
-    raw_tags = app.get("applicationTags") or ""
-    if isinstance(raw_tags, str):
-        raw_tags = raw_tags.split(",")
-    if not isinstance(raw_tags, list):
-        raise _Malformed(f"applicationTags of {app['appId']} is neither a string nor a list")
-    final_status = app.get("finalAppStatus")
-    return AppRecord(
-        app_id=app["appId"],
-        state=app["appState"].upper(),
-        final_status=str(final_status) if final_status is not None else None,
-        tags=tuple(str(tag).strip().lower() for tag in raw_tags if str(tag).strip()),
-        started_ms=_int_or_none(app.get("startedTime")),
-        finished_ms=_int_or_none(app.get("finishedTime")),
-    )
+TIMELINE_FIELDS = AppFields(id="appId", state="appState", final_status="finalAppStatus")
+"""The AHS ``AppInfo``'s names for what the RM calls ``id``, ``state`` and ``finalStatus``."""
 
 
 def _records(payload: Any) -> List[AppRecord]:
@@ -103,14 +88,14 @@ def _records(payload: Any) -> List[AppRecord]:
         items = [items]
     if not isinstance(items, list):
         raise _Malformed('"app" is not a list')
-    return [_record(item) for item in items]
+    return [app_record(item, TIMELINE_FIELDS) for item in items]
 
 
 def _one(payload: Any) -> AppRecord:
     """The app of ``/apps/{appid}``: the bare AppInfo (Jackson) or ``{"app": {...}}`` (JAXB)."""
     if isinstance(payload, dict) and "appId" not in payload and isinstance(payload.get("app"), dict):
         payload = payload["app"]
-    return _record(payload)
+    return app_record(payload, TIMELINE_FIELDS)
 
 
 def _not_found_exception(response: Reply) -> bool:
