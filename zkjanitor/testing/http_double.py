@@ -29,13 +29,43 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, TypeVar, Union
 from urllib.parse import parse_qs, urlsplit
-
-from zkjanitor.testing.yarn_double import LOOPBACK, RecordedRequest, _Failure, _HttpError
 
 # The error a double raises to end a request early: status, a body (dict -> JSON, str -> text)
 # and extra response headers. Public under this name for authenticators written elsewhere.
+LOOPBACK = "127.0.0.1"
+
+
+class RecordedRequest(NamedTuple):
+    """One request as the double received it.
+
+    ``query`` maps each parameter to its value; a repeated parameter's values
+    are joined with commas (the RM treats both spellings alike).
+    """
+
+    method: str
+    path: str
+    query: Dict[str, str]
+    headers: Dict[str, str]
+
+
+class _Failure(NamedTuple):
+    status: int
+    path: Optional[str]
+    body: Optional[str]
+
+
+class _HttpError(Exception):
+    """Ends a request with ``status``; ``body`` is JSON (a dict) or text."""
+
+    def __init__(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
 HttpError = _HttpError
 
 __all__ = [
@@ -241,6 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+_Double = TypeVar("_Double", bound="HttpDouble")
+
+
 class HttpDouble:
     """Base of the HTTP doubles: a server on ``http://127.0.0.1:<free port>`` and the test hooks.
 
@@ -269,7 +302,7 @@ class HttpDouble:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "HttpDouble":
+    def start(self: _Double) -> _Double:
         """Serve on 127.0.0.1 (a free port the first time, the same port after a stop)."""
         if self._server is not None:
             return self
@@ -299,7 +332,7 @@ class HttpDouble:
         """Whether the double is serving."""
         return self._server is not None
 
-    def __enter__(self) -> "HttpDouble":
+    def __enter__(self: _Double) -> _Double:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -28,18 +28,15 @@ import base64
 import binascii
 import heapq
 import itertools
-import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from zkjanitor.testing.http_double import LOOPBACK, HttpDouble, Reply, Request, _HttpError
 
 if TYPE_CHECKING:
     from zkjanitor.testing.spnego import SpnegoAuthenticator
 
-LOOPBACK = "127.0.0.1"
 WS_PREFIX = "/ws/v1/cluster"
 INFO_PATH = WS_PREFIX + "/info"
 APPS_PATH = WS_PREFIX + "/apps"
@@ -76,35 +73,6 @@ NO_ACTIVE_RETRY_SECONDS = 5
 NEXT_REFRESH_INTERVAL_PARAM = "next.refresh.interval"
 
 _LIVY_TAG = re.compile(r"^(livy-(?:batch|session)-\d+)-[a-z0-9]+$")
-
-
-class RecordedRequest(NamedTuple):
-    """One request as the double received it.
-
-    ``query`` maps each parameter to its value; a repeated parameter's values
-    are joined with commas (the RM treats both spellings alike).
-    """
-
-    method: str
-    path: str
-    query: Dict[str, str]
-    headers: Dict[str, str]
-
-
-class _Failure(NamedTuple):
-    status: int
-    path: Optional[str]
-    body: Optional[str]
-
-
-class _HttpError(Exception):
-    """Ends a request with ``status``; ``body`` is JSON (a dict) or text."""
-
-    def __init__(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
 
 
 def _remote_exception(status: int, exception: str, message: str) -> _HttpError:
@@ -164,62 +132,7 @@ def _check_app_id(app_id: str) -> None:
     )
 
 
-class _AppsServer(ThreadingHTTPServer):
-    """The HTTP server; knows its double and stays silent about client disconnects."""
-
-    daemon_threads = True
-
-    def __init__(self, address: Tuple[str, int], double: "YarnDouble") -> None:
-        self.double = double
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that time out and hang up are part of the tests; never print."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Routes GET requests to the double; POST, PUT and DELETE get 405."""
-
-    server: _AppsServer
-
-    def version_string(self) -> str:
-        """The ``Server`` header a Hadoop RM sends."""
-        return "Jetty"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default per-request log on stderr."""
-
-    def do_GET(self) -> None:
-        try:
-            status, body, headers = self.server.double._answer(
-                "GET", self.path, dict(self.headers.items())
-            )
-        except Exception as exc:  # a bug in the double must not hang the client
-            status, body, headers = 500, f"YarnDouble error: {exc!r}", {}
-        self._send(status, body, headers)
-
-    def _refuse_method(self) -> None:
-        self._send(405, "HTTP method not allowed", {"Allow": "GET"})
-
-    do_POST = do_PUT = do_DELETE = _refuse_method
-
-    def _send(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        if isinstance(body, dict):
-            payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-            content_type = "application/json;charset=utf-8"
-        else:
-            payload = f"{body}\n".encode() if body else b""
-            content_type = "text/plain;charset=utf-8"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-class YarnDouble:
+class YarnDouble(HttpDouble):
     """A YARN ResourceManager's REST API, served on ``http://127.0.0.1:<free port>``.
 
     ``ha_state`` is what ``/ws/v1/cluster/info`` reports (``None`` leaves the
@@ -246,65 +159,19 @@ class YarnDouble:
     ) -> None:
         if max_completed_apps is not None and max_completed_apps < 0:
             raise ValueError("max_completed_apps must be >= 0")
+        super().__init__()
         self._ha_state = self._checked_ha_state(ha_state)
         self.max_completed_apps = max_completed_apps
         self.user_name_required = user_name_required
         self.basic_auth = basic_auth
         self.spnego = spnego
-        self.delay_seconds = 0.0
         self.cluster_ts = _now_ms() if cluster_timestamp is None else cluster_timestamp
-        self._lock = threading.Lock()
         self._apps: Dict[str, Dict[str, Any]] = {}
         self._finished_heap: List[Tuple[int, int, str]] = []
         self._finished_seq: Dict[str, int] = {}
         self._sequence = itertools.count(1)
         self._app_numbers = itertools.count(1)
-        self._requests: List[RecordedRequest] = []
-        self._failures: List[_Failure] = []
         self._active: Optional[YarnDouble] = None
-        self._server: Optional[_AppsServer] = None
-        self._thread: Optional[threading.Thread] = None
-        self._port: Optional[int] = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> "YarnDouble":
-        """Serve on 127.0.0.1 (a free port the first time, the same port after a stop)."""
-        if self._server is not None:
-            return self
-        self._server = _AppsServer((LOOPBACK, self._port or 0), self)
-        self._port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"yarn-double-{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: connections to :attr:`url` are refused until :meth:`start`."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> "YarnDouble":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT`` (fixed once started)."""
-        if self._port is None:
-            raise RuntimeError("YarnDouble has not been started")
-        return f"http://{LOOPBACK}:{self._port}"
 
     # ------------------------------------------------------------------ HA
 
@@ -492,72 +359,19 @@ class YarnDouble:
             if app_id not in self._apps:
                 return app_id
 
-    # ------------------------------------------------------------------ instrumentation and faults
-
-    @property
-    def requests(self) -> List[RecordedRequest]:
-        """A copy of every request received since the last :meth:`reset_requests`."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def request_count(self) -> int:
-        """How many requests arrived since the last :meth:`reset_requests`."""
-        with self._lock:
-            return len(self._requests)
-
-    def reset_requests(self) -> None:
-        """Forget the recorded requests."""
-        with self._lock:
-            self._requests.clear()
-
-    def fail_next(
-        self, n: int, status: int = 500, *, path: Optional[str] = None, body: Optional[str] = None
-    ) -> None:
-        """Answer the next ``n`` requests with ``status`` and a text ``body``.
-
-        With ``path``, only requests whose path starts with it count. Checked
-        before auth and HA, as a failing proxy or servlet container would.
-        """
-        with self._lock:
-            self._failures.extend(_Failure(status, path, body) for _ in range(n))
-
     # ------------------------------------------------------------------ serving
 
-    def _answer(
-        self, method: str, raw_path: str, headers: Dict[str, str]
-    ) -> Tuple[int, Any, Dict[str, str]]:
-        """Status, body and headers for one request: faults, auth, HA filter, then the API."""
-        parts = urlsplit(raw_path)
-        path = parts.path.rstrip("/") or "/"
-        query = parse_qs(parts.query, keep_blank_values=True)
-        injected = self._record_and_take_failure(
-            RecordedRequest(method, path, {k: ",".join(v) for k, v in query.items()}, headers)
-        )
-        if self.delay_seconds > 0:
-            time.sleep(self.delay_seconds)
-        if injected is not None:
-            body = (
-                injected.body
-                if injected.body is not None
-                else f"injected failure (HTTP {injected.status})"
-            )
-            return injected.status, body, {}
+    def _handle(self, request: Request) -> Reply:
+        """Auth, the HA filter, then the API; the RM serves GET only."""
+        if request.method != "GET":
+            raise _HttpError(405, "HTTP method not allowed", {"Allow": "GET"})
         granted: Dict[str, str] = {}
         try:
-            granted = self._authenticate(query, headers)
-            self._redirect_if_standby(path, raw_path)
-            return 200, self._route(path, query), granted
+            granted = self._authenticate(request.query, request.headers)
+            self._redirect_if_standby(request.path, request.raw_path)
+            return Reply(200, self._route(request.path, request.query), granted)
         except _HttpError as error:
-            return error.status, error.body, {**granted, **error.headers}
-
-    def _record_and_take_failure(self, request: RecordedRequest) -> Optional[_Failure]:
-        with self._lock:
-            self._requests.append(request)
-            for index, failure in enumerate(self._failures):
-                if failure.path is None or request.path.startswith(failure.path):
-                    return self._failures.pop(index)
-        return None
+            raise _HttpError(error.status, error.body, {**granted, **error.headers}) from None
 
     def _authenticate(self, query: Mapping[str, List[str]], headers: Mapping[str, str]) -> Dict[str, str]:
         """Basic auth (gateway) first, then Kerberos or Hadoop's simple auth; the headers a success adds."""
