@@ -16,33 +16,15 @@ system-deps:
 	command -v java >/dev/null || pkgs="$$pkgs default-jre-headless"; \
 	command -v faketime >/dev/null || pkgs="$$pkgs faketime"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || pkgs="$$pkgs python3-venv"; \
-	if [ -n "$$pkgs" ]; then \
-		echo "Installing with apt-get:$$pkgs"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
-	fi
+	scripts/apt-install $$pkgs
 
-# Debian's promtool and Prometheus (package prometheus) and node_exporter for tests/contrib. policy-rc.d
-# (created for the install only when there is none) keeps the packages' services from starting: the tests
-# run their own, on 127.0.0.1.
+# Debian's promtool and Prometheus (package prometheus) and node_exporter for tests/contrib (scripts/apt-install
+# keeps their services from starting: the tests run their own, on 127.0.0.1).
 contrib-deps:
 	@pkgs=""; \
 	{ command -v promtool && command -v prometheus; } >/dev/null || pkgs="$$pkgs prometheus"; \
 	command -v prometheus-node-exporter >/dev/null || pkgs="$$pkgs prometheus-node-exporter"; \
-	if [ -n "$$pkgs" ]; then \
-		echo "Installing with apt-get:$$pkgs (their services are not started)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		policy=/usr/sbin/policy-rc.d; created=""; \
-		if [ ! -e $$policy ]; then \
-			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null && $$SUDO chmod 755 $$policy && created=1; \
-		fi; \
-		rc=0; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || rc=$$?; \
-		[ -z "$$created" ] || $$SUDO rm -f $$policy; \
-		exit $$rc; \
-	fi
+	scripts/apt-install $$pkgs
 
 # MIT Kerberos (a throwaway KDC for tests), the kerberos extra (gssapi, pykerberos: built against libkrb5-dev),
 # setuptools and wheel (pip builds PySpark's metadata without isolation), and the released ZooKeeper versions (fetched once).
@@ -53,19 +35,7 @@ compat-deps: setup
 		[ -x "$${tool%%:*}" ] || pkgs="$$pkgs $${tool##*:}"; \
 	done; \
 	command -v gcc >/dev/null || pkgs="$$pkgs gcc"; \
-	if [ -n "$$pkgs" ]; then \
-		echo "Installing with apt-get:$$pkgs (the KDC services are not started: the tests run their own)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		policy=/usr/sbin/policy-rc.d; created=""; \
-		if [ ! -e $$policy ]; then \
-			printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$policy >/dev/null && $$SUDO chmod 755 $$policy && created=1; \
-		fi; \
-		rc=0; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || rc=$$?; \
-		[ -z "$$created" ] || $$SUDO rm -f $$policy; \
-		exit $$rc; \
-	fi
+	scripts/apt-install $$pkgs
 	@$(PY) -c 'import gssapi, kerberos, setuptools, wheel' 2>/dev/null || \
 		$(PY) -m pip install -q -e '.[test,docs,kerberos]' setuptools wheel
 	$(PY) -m zkjanitor.testing.zkversions
