@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, MutableMapping, Optional
 
 import click
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, SessionClosedRequireSaslError
 
 from zkjanitor import __version__
 from zkjanitor.cli.common import (
@@ -146,6 +146,10 @@ class ZkJanitorGroup(click.Group):
         except ZkJanitorError as exc:
             click.echo(f"zkjanitor: error: {exc}", err=True)
             code = exc.exit_code
+        except SessionClosedRequireSaslError as exc:
+            click.echo(f"zkjanitor: error: ZooKeeper requires SASL authentication and closed the session "
+                       f"({describe(exc)}): pass --zk-sasl GSSAPI (Kerberos) or DIGEST-MD5", err=True)
+            code = EXIT_UNREACHABLE
         except KazooException as exc:
             click.echo(f"zkjanitor: error: lost ZooKeeper during the run ({describe(exc)}); "
                        "check the ensemble and run again", err=True)
