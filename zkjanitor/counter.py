@@ -105,7 +105,7 @@ def assess(node: CounterNode, session_type: SessionType, highest: Optional[int],
                            "as it hands their ids out again")
     elif node.problem is not None and node.problem.startswith("unreadable"):
         problem = "unreadable"
-        explanation = f"{node.problem}: zkjanitor cannot judge or repair it (check the ACL and --zk-auth)"
+        explanation = f"{node.problem}: zkjanitor cannot judge or repair it (check the ACL and --zk-auth or --zk-sasl)"
         target = -1
     elif node.problem is not None:
         problem = "corrupt"

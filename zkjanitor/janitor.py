@@ -198,7 +198,7 @@ class Janitor:
             path, error = unreadable[0]
             raise ZooKeeperUnavailable(
                 f"{len(unreadable):,} session znode(s) could not be read (first: {path}: {error}), "
-                "so the limits cannot be judged: check the ACLs and --zk-auth, or pass --allow-unreadable")
+                "so the limits cannot be judged: check the ACLs and --zk-auth or --zk-sasl, or pass --allow-unreadable")
         summary = self.summarize(result)
         return CheckResult(result, summary, evaluate(summary, limits))
 

@@ -172,7 +172,8 @@ def store_warnings(
             warnings.append(f"{parent.path}/state (Livy's id counter) is missing: Livy restarts ids at 0 and "
                             "overwrites sessions")
         elif problem is not None and problem.startswith("unreadable"):
-            warnings.append(f"{parent.path}/state (Livy's id counter) is {problem}: check its ACL and --zk-auth")
+            warnings.append(f"{parent.path}/state (Livy's id counter) is {problem}: "
+                            "check its ACL and --zk-auth or --zk-sasl")
         elif problem is not None:
             warnings.append(f"{parent.path}/state (Livy's id counter) is {problem}: Livy fails every new "
                             "session until it is repaired")
@@ -202,7 +203,7 @@ def store_warnings(
         path, error = result.inventory.unreadable[0]
         warnings.append(
             f"{len(result.inventory.unreadable)} session znode(s) could not be read (first: {path}: {error}); "
-            "check the ACLs and --zk-auth"
+            "check the ACLs and --zk-auth or --zk-sasl"
         )
     return warnings
 

@@ -273,7 +273,7 @@ def test_a_wrong_digest_password_leaves_protected_sessions_unreadable_with_a_hin
     result = scan(zk_server.connect_string, prefix, "--zk-auth", "digest:livy", env={ZK_PASSWORD_ENV: "wrong"})
     assert session_ids(result) == [1, 2]
     assert unreadable(result) == ["NoAuth", "NoAuth"]
-    assert "check the ACLs and --zk-auth" in warnings_of(result)
+    assert "check the ACLs and --zk-auth or --zk-sasl" in warnings_of(result)
 
 
 def test_prune_deletes_what_the_acls_allow_and_reports_the_rest_failed(zk_server, zk_client, prefix, yarn_rm,

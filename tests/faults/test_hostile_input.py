@@ -238,7 +238,7 @@ def test_an_unreadable_state_counter_is_reported_and_the_scan_goes_on(zk_server,
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["summary"]["sessions"] == 1 and document["counters"]["batch"] is None
-    assert "state (Livy's id counter) is unreadable (NoAuth): check its ACL and --zk-auth" in result.stderr
+    assert "state (Livy's id counter) is unreadable (NoAuth): check its ACL and --zk-auth or --zk-sasl" in result.stderr
 
 
 def test_an_unreadable_session_directory_is_a_clear_error_not_a_lost_connection(zk_server, reader, prefix, yarn_rm):
@@ -248,7 +248,7 @@ def test_an_unreadable_session_directory_is_a_clear_error_not_a_lost_connection(
 
     assert result.exit_code == 3
     assert result.stderr == (f"zkjanitor: error: ZooKeeper refused to list {store_path(prefix, BATCH)} (NoAuth): "
-                             "check its ACL and --zk-auth\n")
+                             "check its ACL and --zk-auth or --zk-sasl\n")
 
 
 # --------------------------------------------------------------------------- 150 000 children

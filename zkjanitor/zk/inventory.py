@@ -63,7 +63,7 @@ def read_inventory(
             continue
         except NoAuthError:
             raise ZooKeeperUnavailable(
-                f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth"
+                f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth or --zk-sasl"
             ) from None
         ids = list(map(session_id_from_name, names))
         session_ids = [i for i in ids if i is not None]

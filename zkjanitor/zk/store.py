@@ -102,7 +102,8 @@ class ZooKeeperStore:
             raise CounterChanged(f"{path} (or its parent) was deleted since it was read: not written; "
                                  "run the repair again") from None
         except NoAuthError:
-            raise WriteFailed(f"ZooKeeper refused to write {path} (NoAuth): check the ACL and --zk-auth") from None
+            raise WriteFailed(f"ZooKeeper refused to write {path} (NoAuth): "
+                              "check the ACL and --zk-auth or --zk-sasl") from None
 
     def check(self, types: Sequence[SessionType]) -> List[Finding]:
         client = self.client
