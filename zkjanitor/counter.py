@@ -20,9 +20,10 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from zkjanitor.decoder import session_id_from_name
 from zkjanitor.errors import ConfigError, CounterChanged, WriteFailed, ZkJanitorError
+from zkjanitor.inventory import CounterNode
 from zkjanitor.model import SessionType
 from zkjanitor.render import iso_utc
-from zkjanitor.store import CounterNode, SessionStore
+from zkjanitor.store import SessionStore
 
 
 class Action:

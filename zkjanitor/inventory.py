@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from zkjanitor.decoder import counter_problem, decode_counter
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import Session, SessionType
 
@@ -28,6 +29,27 @@ class ParentInfo(NamedTuple):
     other_children: Tuple[str, ...] = ()
     counter_problem: Optional[str] = None
     """Why ``counter`` is unusable: ``missing``, ``unreadable (NoAuth)`` or ``corrupt: <what>``; None when fine."""
+
+
+class CounterNode(NamedTuple):
+    """A type's id counter znode (``/<prefix>/v1/<type>/state``) as read; ``version`` makes a repair conditional."""
+
+    path: str
+    exists: bool
+    value: Optional[int] = None
+    """``nextSessionId``, None when missing or unusable."""
+    problem: Optional[str] = None
+    """``missing``, ``corrupt: ...``, ``unreadable (NoAuth)``, or None: :attr:`ParentInfo.counter_problem`."""
+    version: Optional[int] = None
+    """The znode's data version (None when missing)."""
+    data: bytes = b""
+
+    @classmethod
+    def from_data(cls, path: str, data: Optional[bytes], version: int) -> "CounterNode":
+        """An existing counter from its bytes: the value Livy would read, or what is wrong with it."""
+        data = data or b""
+        problem = counter_problem(data)
+        return cls(path, True, decode_counter(data), None if problem is None else f"corrupt: {problem}", version, data)
 
 
 class Inventory(NamedTuple):

@@ -309,8 +309,9 @@ class Janitor:
                 confirm(sum(1 for entry in entries if entry.deleted_by_prune))
             outcomes = self.store.restore(entries, apply=apply, progress=progress)
             highest = restored_ids(entries)
-            current = self.store.counters([t for t in SessionType if t.value in highest])
+            current = {t.value: self.store.read_counter_node(t) for t in SessionType if t.value in highest}
         recorded = backup.header.get("counters")
-        warnings = counter_warnings(self.store.prefix, highest, {t.value: c for t, c in current.items()},
+        warnings = counter_warnings(self.store.prefix, highest,
+                                    {kind: (node.value, node.problem) for kind, node in current.items()},
                                     recorded if isinstance(recorded, dict) else {})
         return RestoreResult(outcomes, warnings)

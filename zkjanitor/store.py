@@ -12,11 +12,11 @@ version a conditional delete is checked against.
 
 from __future__ import annotations
 
-from typing import Callable, ContextManager, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
+from typing import Callable, ContextManager, List, NamedTuple, Optional, Protocol, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter
-from zkjanitor.inventory import Inventory
+from zkjanitor.inventory import CounterNode, Inventory
 from zkjanitor.model import SessionReport, SessionType
 from zkjanitor.prune import PruneResult
 from zkjanitor.restore import RestoreOutcome
@@ -34,20 +34,6 @@ class StoreCapabilities(NamedTuple):
     conditional_delete: bool = True
     """A delete can be made conditional on the version read, so a record Livy changed since is skipped.
     ``Janitor`` refuses to prune a store without it."""
-
-
-class CounterNode(NamedTuple):
-    """A type's id counter znode (``/<prefix>/v1/<type>/state``) as read, for :meth:`SessionStore.write_counter`."""
-
-    path: str
-    exists: bool
-    value: Optional[int] = None
-    """``nextSessionId``, None when missing or unusable."""
-    problem: Optional[str] = None
-    """``missing``, ``corrupt: ...``, ``unreadable (NoAuth)``, or None."""
-    version: Optional[int] = None
-    """The znode's data version (None when missing): a write is conditional on it."""
-    data: bytes = b""
 
 
 class SessionStore(Protocol):
@@ -94,10 +80,6 @@ class SessionStore(Protocol):
     def restore(self, entries: Sequence[BackupEntry], *, apply: bool,
                 progress: Optional[Progress]) -> List[RestoreOutcome]:
         """Re-create the entries' records that are missing (``would-restore`` without ``apply``); never overwrite."""
-        ...
-
-    def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
-        """Each type's id counter now: ``(nextSessionId or None, problem or None)`` as in ParentInfo."""
         ...
 
     def read_counter_node(self, session_type: SessionType) -> CounterNode:

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter
-from zkjanitor.decoder import counter_problem, decode_counter, decode_session, encode_counter, session_id_from_name
+from zkjanitor.decoder import decode_session, encode_counter, session_id_from_name
 from zkjanitor.errors import CounterChanged, LockHeld, StoreNotFound, ZkJanitorError
-from zkjanitor.inventory import COUNTER_NODE, Inventory, ParentInfo, children_reply_bytes, parent_path, store_root
+from zkjanitor.inventory import (
+    COUNTER_NODE,
+    CounterNode,
+    Inventory,
+    ParentInfo,
+    children_reply_bytes,
+    parent_path,
+    store_root,
+)
 from zkjanitor.model import Session, SessionReport, SessionType, Znode
 from zkjanitor.prune import Outcome, Progress, PruneOutcome, PruneResult, refusals
 from zkjanitor.restore import REUSED_ID, RestoreAction, RestoreOutcome
-from zkjanitor.store import CounterNode, StoreCapabilities
+from zkjanitor.store import StoreCapabilities
 
 
 class Record(NamedTuple):
@@ -94,15 +102,14 @@ class MemoryStore:
                 parents[session_type] = ParentInfo(session_type, path, exists=False)
                 continue
             ids = sorted(i for i in map(session_id_from_name, names) if i is not None)
-            counter = self.records.get(f"{path}/{COUNTER_NODE}")
-            problem = counter_problem(counter.data) if counter else None
+            counter = self.read_counter_node(session_type)
             parents[session_type] = ParentInfo(
                 session_type, path, exists=True, num_children=len(names),
                 children_reply_bytes=children_reply_bytes(names),
-                counter=decode_counter(counter.data) if counter else None,
+                counter=counter.value,
                 other_children=tuple(sorted(n for n in names if session_id_from_name(n) is None
                                             and n != COUNTER_NODE)),
-                counter_problem="missing" if counter is None else (None if problem is None else f"corrupt: {problem}"),
+                counter_problem=counter.problem,
             )
             for session_id in ids:
                 record = self.records[f"{path}/{session_id}"]
@@ -187,25 +194,12 @@ class MemoryStore:
             progress(len(entries))
         return outcomes
 
-    def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
-        answer: Dict[SessionType, Tuple[Optional[int], Optional[str]]] = {}
-        for session_type in types:
-            record = self.records.get(f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}")
-            if record is None:
-                answer[session_type] = (None, "missing")
-            else:
-                problem = counter_problem(record.data)
-                answer[session_type] = (decode_counter(record.data), None if problem is None else f"corrupt: {problem}")
-        return answer
-
     def read_counter_node(self, session_type: SessionType) -> CounterNode:
         path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
         record = self.records.get(path)
         if record is None:
             return CounterNode(path, exists=False, problem="missing")
-        problem = counter_problem(record.data)
-        return CounterNode(path, True, decode_counter(record.data),
-                           None if problem is None else f"corrupt: {problem}", record.version, record.data)
+        return CounterNode.from_data(path, record.data, record.version)
 
     def write_counter(self, session_type: SessionType, value: int, expected_version: Optional[int]) -> None:
         self.before_counter_write(self, session_type)

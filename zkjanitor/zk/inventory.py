@@ -12,10 +12,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, NoNodeError
 
-from zkjanitor.decoder import counter_problem, decode_counter, decode_session, session_id_from_name
+from zkjanitor.decoder import decode_session, session_id_from_name
 from zkjanitor.errors import StoreNotFound, ZooKeeperUnavailable
 from zkjanitor.inventory import (
     COUNTER_NODE,
+    CounterNode,
     Inventory,
     ParentInfo,
     children_reply_bytes,
@@ -71,17 +72,17 @@ def read_inventory(
         others: Tuple[str, ...] = ()
         if len(session_ids) < len(names):
             others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
-        counter, counter_trouble = (read_counter(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
-                                    else (None, "missing"))
+        counter = (read_counter_node(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
+                   else CounterNode(f"{path}/{COUNTER_NODE}", exists=False, problem="missing"))
         parents[session_type] = ParentInfo(
             session_type,
             path,
             exists=True,
             num_children=len(names),
             children_reply_bytes=children_reply_bytes(names),
-            counter=counter,
+            counter=counter.value,
             other_children=others,
-            counter_problem=counter_trouble,
+            counter_problem=counter.problem,
         )
         to_read.append((session_type, path, list(map(str, session_ids))))  # a session's name is str(id)
 
@@ -110,13 +111,12 @@ def read_inventory(
     return Inventory(prefix, sessions, parents, unreadable, method_used, anomalies)
 
 
-def read_counter(client: KazooClient, path: str) -> Tuple[Optional[int], Optional[str]]:
-    """``(nextSessionId or None, what is wrong with it or None)``: see :attr:`ParentInfo.counter_problem`."""
+def read_counter_node(client: KazooClient, path: str) -> CounterNode:
+    """The id counter znode at ``path``: missing, unreadable (NoAuth), or its value and what is wrong with it."""
     try:
-        data, _ = client.get(path)
+        data, stat = client.get(path)
     except NoNodeError:
-        return None, "missing"
+        return CounterNode(path, exists=False, problem="missing")
     except NoAuthError:
-        return None, "unreadable (NoAuth)"
-    problem = counter_problem(data)
-    return decode_counter(data), (None if problem is None else f"corrupt: {problem}")
+        return CounterNode(path, exists=True, problem="unreadable (NoAuth)")
+    return CounterNode.from_data(path, data, stat.version)

@@ -8,24 +8,32 @@ Everything kazoo-specific lives in this package: reading (:mod:`.inventory`,
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Iterator, List, Optional, Sequence
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NoAuthError, NodeExistsError, NoNodeError
 
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter, store_of
-from zkjanitor.decoder import counter_problem, decode_counter, encode_counter
+from zkjanitor.decoder import encode_counter
 from zkjanitor.errors import CounterChanged, WriteFailed
-from zkjanitor.inventory import COUNTER_NODE, Inventory, children_reply_bytes, no_store_here, parent_path, store_root
+from zkjanitor.inventory import (
+    COUNTER_NODE,
+    CounterNode,
+    Inventory,
+    children_reply_bytes,
+    no_store_here,
+    parent_path,
+    store_root,
+)
 from zkjanitor.model import SessionReport, SessionType
 from zkjanitor.prune import Progress, PruneResult
 from zkjanitor.restore import RestoreOutcome
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
-from zkjanitor.store import CounterNode, StoreCapabilities
+from zkjanitor.store import StoreCapabilities
 from zkjanitor.zk.client import ZkOptions, connected
 from zkjanitor.zk.delete import delete_sessions
-from zkjanitor.zk.inventory import read_counter, read_inventory
+from zkjanitor.zk.inventory import read_counter_node, read_inventory
 from zkjanitor.zk.lock import default_identifier, prune_lock
 from zkjanitor.zk.multiread import server_supports_multiread
 from zkjanitor.zk.reader import ReadMethod
@@ -69,21 +77,8 @@ class ZooKeeperStore:
                 progress: Optional[Progress] = None) -> List[RestoreOutcome]:
         return restore_backup(self.client, entries, apply=apply, progress=progress)
 
-    def counters(self, types: Sequence[SessionType]) -> Dict[SessionType, Tuple[Optional[int], Optional[str]]]:
-        return {t: read_counter(self.client, f"{parent_path(self.prefix, t)}/{COUNTER_NODE}") for t in types}
-
     def read_counter_node(self, session_type: SessionType) -> CounterNode:
-        path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
-        try:
-            data, stat = self.client.get(path)
-        except NoNodeError:
-            return CounterNode(path, exists=False, problem="missing")
-        except NoAuthError:
-            return CounterNode(path, exists=True, problem="unreadable (NoAuth)")
-        data = data or b""
-        problem = counter_problem(data)
-        return CounterNode(path, True, decode_counter(data), None if problem is None else f"corrupt: {problem}",
-                           stat.version, data)
+        return read_counter_node(self.client, f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}")
 
     def write_counter(self, session_type: SessionType, value: int, expected_version: Optional[int]) -> None:
         path = f"{parent_path(self.prefix, session_type)}/{COUNTER_NODE}"
