@@ -109,15 +109,33 @@ def store_of(connect: str, prefix: str) -> str:
     return "/" + "/".join(part for part in (chroot, prefix.strip("/")) if part)
 
 
-def default_backup_path(directory: Path, now: datetime) -> Path:
-    """``directory/zkjanitor-backup-YYYYmmddTHHMMSS.mmmZ-<pid>.jsonl`` for ``now`` (converted to UTC).
+def default_backup_path(directory: Path, now: datetime, *, kind: str = "backup", suffix: str = ".jsonl") -> Path:
+    """``directory/zkjanitor-<kind>-YYYYmmddTHHMMSS.mmmZ-<pid><suffix>`` for ``now`` (converted to UTC).
 
     Sorts by time; the milliseconds and the process id keep two prunes started
     in the same second (two cron jobs, two stores) from colliding.
     """
     moment = now.astimezone(timezone.utc)
     stamp = moment.strftime("%Y%m%dT%H%M%S") + f".{moment.microsecond // 1000:03d}Z"
-    return directory / f"zkjanitor-backup-{stamp}-{os.getpid()}.jsonl"
+    return directory / f"zkjanitor-{kind}-{stamp}-{os.getpid()}{suffix}"
+
+
+def write_new_json(path: Path, document: Any, *, what: str, hint: str) -> None:
+    """Write ``document`` to a new file (mode 0600, never overwriting one) and sync it to disk.
+
+    ConfigError names ``what`` it is and ends with ``hint`` (e.g. the option to change).
+    """
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        raise ConfigError(f"cannot write {what} {path}: it already exists (never overwritten); {hint}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot write {what} {path}: {error.strerror}; {hint}") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _already_exists(path: Path) -> str:

@@ -13,13 +13,12 @@ ever makes to a ``state`` znode.
 from __future__ import annotations
 
 import base64
-import json
-import os
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
+from zkjanitor.backup import write_new_json
 from zkjanitor.decoder import session_id_from_name
-from zkjanitor.errors import ConfigError, CounterChanged, WriteFailed, ZkJanitorError
+from zkjanitor.errors import CounterChanged, WriteFailed, ZkJanitorError
 from zkjanitor.inventory import CounterNode
 from zkjanitor.model import SessionType
 from zkjanitor.render import iso_utc
@@ -131,10 +130,6 @@ def inspect(store: SessionStore, types: Sequence[SessionType]) -> List[CounterSt
     return [assess(store.read_counter_node(t), t, *highest[t]) for t in types]
 
 
-def default_counter_backup_path(directory: Path, stamp: str) -> Path:
-    return directory / f"zkjanitor-counter-backup-{stamp}-{os.getpid()}.json"
-
-
 def write_counter_backup(path: Path, *, location: str, prefix: str, statuses: Sequence[CounterStatus],
                          now_ms: int) -> None:
     """The counters as they were, before the repair writes them: a new file (mode 0600), synced."""
@@ -146,18 +141,7 @@ def write_counter_backup(path: Path, *, location: str, prefix: str, statuses: Se
                       "data_b64": base64.b64encode(s.node.data if s.node else b"").decode("ascii"),
                       "repair_to": s.repair_to} for s in statuses],
     }
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"cannot write backup {path}: it already exists (never overwritten); "
-                          "choose another --backup path") from None
-    except OSError as error:
-        raise ConfigError(f"cannot write backup {path}: {error.strerror}; choose another --backup path") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_new_json(path, document, what="backup", hint="choose another --backup path")
 
 
 def repair(store: SessionStore, types: Sequence[SessionType], *, apply: bool, backup: Optional[Path],

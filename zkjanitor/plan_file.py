@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Sequence
 
+from zkjanitor.backup import write_new_json
 from zkjanitor.errors import ConfigError
 from zkjanitor.model import Session, SessionReport
 from zkjanitor.render import iso_utc
@@ -74,16 +74,7 @@ def write_plan(path: Path, *, store: str, criteria: Mapping[str, Any], selected:
         ],
     }
     document = {**body, "checksum": _checksum(body)}
-    try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"plan file {path} already exists: zkjanitor never overwrites one; choose another name") \
-            from None
-    except OSError as exc:
-        raise ConfigError(f"cannot create plan file {path}: {exc.strerror}") from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=1)
-        handle.write("\n")
+    write_new_json(path, document, what="plan file", hint="choose another --plan-out path")
 
 
 def read_plan(path: Path, *, store: str, max_age_seconds: float, now_ms: int = 0) -> Plan:

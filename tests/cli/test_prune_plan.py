@@ -98,3 +98,15 @@ def test_the_confirmation_says_what_goes(old_zk_server, old_zk_client, prefix, y
     text = describe_selection(selected)
     assert text.startswith(f"{len(selected):,} session znode(s) (app-")
     assert "oldest 10d" in text and "youngest" in text and "top owners: " in text
+
+
+def test_a_plan_file_is_never_overwritten(old_zk_server, old_zk_client, prefix, yarn_rm, tmp_path):
+    seed_incident(old_zk_client, prefix, yarn_rm)
+    plan = tmp_path / "plan.json"
+    plan.write_text("someone else's plan\n")
+
+    result = prune(old_zk_server, prefix, yarn_rm, "--older-than", "5d", "--plan-out", str(plan))
+
+    assert result.exit_code == 2
+    assert f"cannot write plan file {plan}: it already exists (never overwritten)" in result.stderr
+    assert plan.read_text() == "someone else's plan\n"

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import click
 
-from zkjanitor.backup import check_new_backup_path
+from zkjanitor.backup import check_new_backup_path, default_backup_path
 from zkjanitor.cli.common import (
     GroupedCommand,
     Settings,
@@ -20,7 +20,7 @@ from zkjanitor.cli.common import (
     stdout_console,
     store_options_without_sessions,
 )
-from zkjanitor.counter import CounterStatus, check_only, default_counter_backup_path
+from zkjanitor.counter import CounterStatus, check_only
 from zkjanitor.counter import repair as repair_store
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, EXIT_PARTIAL_FAILURE, ConfigError
 from zkjanitor.metrics import MetricSet
@@ -64,9 +64,8 @@ def counter(settings: Settings, metrics: Optional[MetricSet], repair: bool, appl
         raise ConfigError("--apply writes only with --repair: zkjanitor counter --repair --apply")
     if apply_changes:
         refuse_unconfirmed_apply(yes)
-        now = datetime.now(timezone.utc)
-        backup = backup or default_counter_backup_path(
-            Path.cwd(), now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z")
+        backup = backup or default_backup_path(Path.cwd(), datetime.now(timezone.utc), kind="counter-backup",
+                                               suffix=".json")
         check_new_backup_path(backup)
 
     def confirm(to_write: List[CounterStatus]) -> None:
