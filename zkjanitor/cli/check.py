@@ -13,12 +13,11 @@ from zkjanitor.cli.common import (
     command_examples,
     open_janitor,
     pass_settings,
-    progress_bar,
     stdout_console,
     store_options,
     warn,
 )
-from zkjanitor.cli.scan import scan_warnings
+from zkjanitor.cli.scan import scan_warnings, scan_with_progress
 from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.outlook import compute_outlook
@@ -82,8 +81,7 @@ def check(
     if limits.needs_source and not settings.has_source:
         raise ConfigError("--max-stale needs an application-state source: pass --yarn http://<rm>:8088")
     with open_janitor(settings) as janitor:
-        with progress_bar("reading session znodes") as reading:
-            scanned = janitor.scan(progress=reading)
+        scanned = scan_with_progress(janitor)
     if metrics is not None:
         add_store_metrics(metrics, scanned, janitor.summarize(scanned))
     warnings = scan_warnings(settings, janitor, scanned, children_warn_bytes=warn_children_bytes)
