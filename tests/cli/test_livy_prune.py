@@ -123,3 +123,32 @@ def test_with_an_ha_pair_the_deletes_go_to_the_active_livy(old_zk_server, prefix
         assert sorted(k for k, v in actions(result).items() if v == "deleted-via-livy") == [
             ("batch", 1), ("batch", 4), ("interactive", 0)]
         assert not [r for r in passive.requests if r.method == "DELETE"]  # credentials only where they were given
+
+
+def test_a_state_answer_that_is_not_one_keeps_that_session_and_the_rest_goes_on(
+        old_zk_server, old_zk_client, prefix, yarn_rm, livy_store, tmp_path):
+    livy_store.fail_next(1, status=200, path="/batches/1/state", method="GET", body="<html>login page</html>")
+
+    result = prune(old_zk_server, prefix, yarn_rm, livy_store, tmp_path)
+
+    assert result.exit_code == 4, result.stderr  # one failed, nothing stopped
+    got = actions(result)
+    assert got[("batch", 1)] == "failed" and got[("batch", 4)] == "deleted-via-livy"
+    assert json.loads(result.stdout)["aborted"] is None
+    assert "1" in old_zk_client.get_children(f"/{prefix}/v1/batch")
+    assert livy_store.count("DELETE", "/batches/1") == 0
+
+
+def test_livy_not_answering_before_a_delete_leaves_the_rest_intact_and_not_attempted(
+        old_zk_server, old_zk_client, prefix, yarn_rm, livy_store, tmp_path):
+    livy_store.fail_next(100, status=503, path="/batches/1/state", method="GET")
+
+    result = prune(old_zk_server, prefix, yarn_rm, livy_store, tmp_path, "--timeout", "2")
+
+    assert result.exit_code == 4, result.stderr
+    document = json.loads(result.stdout)
+    assert "Livy stopped answering" in document["aborted"]
+    assert actions(result)[("batch", 1)] == "not-attempted"
+    entries = {e.path: e for e in read_backup(tmp_path / "b.jsonl").entries}
+    assert not entries[f"/{prefix}/v1/batch/1"].deleted_by_prune  # intact: restore leaves it alone
+    assert "1" in old_zk_client.get_children(f"/{prefix}/v1/batch")

@@ -91,6 +91,22 @@ def _authorization(auth: LivyAuth) -> Optional[str]:
     return basic_authorization(auth.user, auth.password)
 
 
+def _reason(error: Exception) -> str:
+    return error.reason if isinstance(error, RequestFailed) else str(error)
+
+
+def _state_of(reply: Reply) -> Optional[str]:
+    """The ``state`` of a ``GET .../state`` answer, or None when it is not one."""
+    if reply.status_code != 200:
+        return None
+    try:
+        body = reply.json()
+    except ValueError:
+        return None
+    state = body.get("state") if isinstance(body, dict) else None
+    return state if isinstance(state, str) else None
+
+
 def _message(reply: Reply) -> str:
     """Livy's ``{"msg": ...}``, or the start of whatever else it sent."""
     try:
@@ -211,7 +227,8 @@ class LivySource(AppStateSource):
                     else:
                         settled = list(pool.map(lambda item: self._delete_one(workers[item[0] % len(workers)],
                                                                               item[1]), enumerate(batch)))
-                        lost = next((o.detail for o in settled if o.result_unknown), None)
+                        lost = next((o.detail for o in settled
+                                     if o.result_unknown or o.action == Outcome.NOT_ATTEMPTED), None)
                         try:
                             backup.record_outcomes([(o.report.session.path, o.action, o.detail)
                                                     for o in settled if not o.result_unknown])
@@ -231,22 +248,30 @@ class LivySource(AppStateSource):
         return HttpClient([self._active or ""], **self._client_options)
 
     def _delete_one(self, http: HttpClient, report: SessionReport) -> PruneOutcome:
+        """Ask Livy the session's state again, then ``DELETE`` it only if it still reports it ended.
+
+        Livy not answering the state is ``not-attempted`` (the session is intact); not answering the
+        ``DELETE`` leaves its result unknown. Either stops the run (:meth:`delete`).
+        """
         base = self._active or ""
         session = report.session
         path = f"{LIST_PATHS[session.type]}/{session.id}"
         try:
             now = http.get(base, f"{path}/state", {})
-            if now.status_code == 404:
-                return PruneOutcome(report, Outcome.SKIPPED_GONE, "Livy no longer holds it")
-            state = str(now.json().get("state") or "") if now.status_code == 200 else None
-            if state is None:
-                return PruneOutcome(report, Outcome.FAILED, f"Livy answered HTTP {now.status_code} for its state")
-            if state not in TERMINAL_STATES:
-                return PruneOutcome(report, Outcome.SKIPPED_LIVE, f"Livy now reports it {state}")
+        except (RequestFailed, SourceUnavailable) as exc:
+            return PruneOutcome(report, Outcome.NOT_ATTEMPTED, f"Livy stopped answering ({_reason(exc)})")
+        if now.status_code == 404:
+            return PruneOutcome(report, Outcome.SKIPPED_GONE, "Livy no longer holds it")
+        state = _state_of(now)
+        if state is None:
+            return PruneOutcome(report, Outcome.FAILED, f"Livy's answer for its state is not one (HTTP "
+                                                        f"{now.status_code}): not deleted")
+        if state not in TERMINAL_STATES:
+            return PruneOutcome(report, Outcome.SKIPPED_LIVE, f"Livy now reports it {state}")
+        try:
             reply = http.request("DELETE", base, path, {}, headers={"X-Requested-By": "zkjanitor"})
-        except (RequestFailed, SourceUnavailable, ValueError, AttributeError) as exc:
-            reason = exc.reason if isinstance(exc, RequestFailed) else str(exc)
-            return PruneOutcome(report, Outcome.FAILED, f"Livy stopped answering ({reason})", result_unknown=True)
+        except (RequestFailed, SourceUnavailable) as exc:
+            return PruneOutcome(report, Outcome.FAILED, f"Livy stopped answering ({_reason(exc)})", result_unknown=True)
         if reply.status_code == 200:
             return PruneOutcome(report, Outcome.DELETED_VIA_LIVY)
         if reply.status_code == 404:
