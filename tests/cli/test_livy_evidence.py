@@ -54,7 +54,7 @@ def test_livy_decides_what_it_holds_and_yarn_the_rest(old_zk_server, prefix, yar
         2: ("stale", "app-finished", "yarn"),
         3: ("stale", "app-forgotten", "yarn"),
     }
-    assert document["sources"] == {"livy": {"held": 2, "only_in_store": 2, "only_in_livy": 1}}
+    assert document["sources"] == {"livy": {"held": 2, "only_in_store": 2, "only_in_livy": 1, "unconfirmed": 0}}
     assert "does not hold 2 of the store's sessions" in result.stderr
     assert "holds 1 session(s) the store does not have" in result.stderr
     assert store.count("GET", "/batches") == 2  # the probe, then one page

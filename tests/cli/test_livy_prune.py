@@ -36,7 +36,7 @@ def livy_store(old_zk_client, prefix, yarn_rm):
         livy.add_batch(id=0, appId=app(0), state="running")
         livy.add_batch(id=1, appId=app(1), state="success")
         livy.add_batch(id=4, appId=app(4), state="killed")
-        livy.add_interactive(id=0, appId=app(50), state="dead")
+        livy.add_interactive(id=0, appId=app(0), state="dead")
         yield livy
 
 

@@ -124,12 +124,23 @@ def _looks_like_a_listing(reply: Reply) -> bool:
     return isinstance(body, dict) and isinstance(body.get("sessions"), list)
 
 
-def answer_for(held: Held) -> Lookup:
-    """Livy's state as evidence: terminal is finished (``livy-finished``), anything else is live (``livy-active``)."""
+def answer_for(held: Held, query: AppQuery) -> Lookup:
+    """Livy's state as evidence for the store's session of the same type and id.
+
+    Not terminal is live (``livy-active``). Terminal is finished
+    (``livy-finished``) only when Livy's appId is the store record's: a
+    ``DELETE`` follows, and a Livy of another store (or one whose session
+    differs) must not be believed, nor asked to delete. Livy naming another
+    application than the record says nothing of the record at all.
+    """
+    if held.app_id and query.app_id and held.app_id != query.app_id:
+        return NOT_HELD
     record = AppRecord(held.app_id or "", held.state)
-    if held.state in TERMINAL_STATES:
+    if held.state not in TERMINAL_STATES:
+        return Lookup(AppPhase.ACTIVE, record, detail="livy-active", source=SOURCE)
+    if query.app_id and held.app_id == query.app_id:
         return Lookup(AppPhase.FINISHED, record, detail="livy-finished", source=SOURCE)
-    return Lookup(AppPhase.ACTIVE, record, detail="livy-active", source=SOURCE)
+    return NOT_HELD
 
 
 class LivySource(AppStateSource):
@@ -163,23 +174,27 @@ class LivySource(AppStateSource):
         """One paged listing per session type asked about; each answer from Livy's own state.
 
         Sets :attr:`notes` (the cross-check with the store) and :attr:`facts`
-        (``held``, ``only_in_store``, ``only_in_livy``).
+        (``held``, ``only_in_store``, ``only_in_livy``, and ``unconfirmed``: ids
+        Livy holds whose appId does not confirm they are the store's session).
         """
         types = sorted({q.session_type for q in queries if q.session_type is not None}, key=lambda t: t.value)
         held: Dict[Tuple[SessionType, int], Held] = {}
         for session_type in types:
             held.update(((session_type, session_id), state) for session_id, state in self._list(session_type))
-        answers = [
-            answer_for(held[(q.session_type, q.session_id)])
-            if q.session_type is not None and q.session_id is not None and (q.session_type, q.session_id) in held
-            else NOT_HELD
-            for q in queries
-        ]
+        mine = [held.get((q.session_type, q.session_id))
+                if q.session_type is not None and q.session_id is not None else None for q in queries]
+        answers = [NOT_HELD if h is None else answer_for(h, q) for h, q in zip(mine, queries)]
         asked = {(q.session_type, q.session_id) for q in queries}
-        only_in_store = sum(1 for answer in answers if answer is NOT_HELD)
+        only_in_store = sum(1 for h in mine if h is None)
         only_in_livy = sum(1 for key in held if key not in asked)
-        self.facts = {"held": len(held) - only_in_livy, "only_in_store": only_in_store, "only_in_livy": only_in_livy}
+        unconfirmed = sum(1 for h, answer in zip(mine, answers) if h is not None and answer is NOT_HELD)
+        self.facts = {"held": len(held) - only_in_livy, "only_in_store": only_in_store, "only_in_livy": only_in_livy,
+                      "unconfirmed": unconfirmed}
         notes = []
+        if unconfirmed:
+            notes.append(f"Livy at {self._active} holds {unconfirmed:,} of the store's session ids with another or no "
+                         "appId than the store's record: those are decided without Livy (is it the Livy of this "
+                         "store?)")
         if only_in_store:
             notes.append(f"Livy at {self._active} does not hold {only_in_store:,} of the store's sessions (it failed "
                          "to recover them, or they were written after it started): it will load them at its next "

@@ -12,6 +12,7 @@ Everything runs on 127.0.0.1 and is removed at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -92,11 +93,12 @@ def demo(sessions: int, keep: bool = False) -> None:
         _run(["scan", "--show", "corrupt", "--type", "interactive"], env)
         _say("what would a nightly prune delete? (dry run: changes nothing)")
         _run(["prune", "--older-than", "1d", "--limit", "5"], env)
-        stale_batches = sorted(session_id for (kind, session_id), (verdict, _) in scenario.expected.items()
-                               if kind is SessionType.BATCH and verdict == "stale")[:LIVY_HOLDS]
+        app_ids = {int(z.name): json.loads(z.data).get("appId") for z in scenario.old_znodes
+                   if z.type is SessionType.BATCH and scenario.expected[(z.type, int(z.name))][0] == "stale"}
+        stale_batches = sorted(i for i, app_id in app_ids.items() if app_id)[:LIVY_HOLDS]
         livy = LivyDouble(zk_hosts=server.connect_string, zk_prefix=PREFIX).start()
-        for session_id in stale_batches:
-            livy.add_batch(id=session_id, state="dead")
+        for session_id in stale_batches:  # Livy knows their applications, as the store's records do
+            livy.add_batch(id=session_id, appId=app_ids[session_id], state="dead")
         _say(f"Livy is up and holds {len(stale_batches):,} of the dead batches: delete those through Livy's own "
              "DELETE (it frees Livy's memory too), the rest in ZooKeeper, with a backup, as cron would")
         backup = workdir / "backup.jsonl"
