@@ -122,3 +122,14 @@ def test_livy_alone_decides_what_it_holds_and_says_nothing_of_the_rest(old_zk_se
     got = {s["id"]: (s["verdict"], s["reason"]) for s in json.loads(result.stdout)["sessions"]}
     assert got == {0: ("live", "livy-active"), 1: ("stale", "livy-finished"),
                    2: ("unknown", "no-evidence"), 3: ("unknown", "no-evidence")}
+
+
+def test_a_livy_conf_naming_no_usable_livy_url_is_one_line(old_zk_server, prefix, yarn_rm, tmp_path):
+    conf = tmp_path / "livy.conf"
+    conf.write_text("livy.server.host = livy1\nlivy.server.port = abc\n")
+
+    result = scan(old_zk_server, prefix, yarn_rm, "--livy-conf", str(conf))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("zkjanitor: error: livy.conf's livy.server.host and livy.server.port: ")
+    assert len(result.stderr.strip().splitlines()) == 1

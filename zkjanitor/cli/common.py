@@ -326,12 +326,23 @@ def resolve_settings(
         read_method=read_method,
         verbosity=-1 if quiet else verbose,
         trust_yarn_absence=trust_yarn_absence,
-        livy_urls=tuple(validate_livy_urls(livy or ([conf.rest_url] if conf and conf.rest_url else []))),
+        livy_urls=_livy_urls(livy, conf),
         livy_auth=_livy_auth(livy_auth, livy_user),
         spark_history_urls=tuple(validate_urls(spark_history, "--spark-history")) if spark_history else (),
         spark_history_auth=_spark_history_auth(spark_history_auth, yarn_user) if spark_history else YarnAuth(),
         yarn_timeline_url=validate_urls([yarn_timeline], "--yarn-timeline")[0] if yarn_timeline is not None else None,
     )
+
+
+def _livy_urls(given: Sequence[str], conf: Optional[LivyConf]) -> Tuple[str, ...]:
+    """``--livy``'s URLs, else the one livy.conf's ``livy.server.host`` and ``port`` name (if any)."""
+    if given or conf is None or conf.rest_url is None:
+        return tuple(validate_livy_urls(given))
+    try:
+        return tuple(validate_livy_urls([conf.rest_url]))
+    except ConfigError as exc:
+        raise ConfigError(f"livy.conf's livy.server.host and livy.server.port: {exc}; fix them or pass --livy") \
+            from None
 
 
 def _livy_auth(kind: str, user: Optional[str]) -> LivyAuth:
