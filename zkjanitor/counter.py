@@ -20,7 +20,7 @@ from zkjanitor.backup import write_new_json
 from zkjanitor.decoder import session_id_from_name
 from zkjanitor.errors import CounterChanged, WriteFailed, ZkJanitorError
 from zkjanitor.inventory import CounterNode
-from zkjanitor.model import SessionType
+from zkjanitor.model import Session, SessionType
 from zkjanitor.render import iso_utc
 from zkjanitor.store import SessionStore
 
@@ -78,10 +78,13 @@ class CounterReport(NamedTuple):
 
 def highest_ids(store: SessionStore, types: Sequence[SessionType]) -> dict:
     """``{type: (highest id or None, sessions)}`` over every session-named znode the store lists."""
-    inventory = store.read(types)
     found: dict = {t: [] for t in types}
-    for session in inventory.sessions:
-        found[session.type].append(session.id)
+
+    def take(sessions: List[Session]) -> None:  # a batch at a time: only the ids are kept
+        for session in sessions:
+            found[session.type].append(session.id)
+
+    inventory = store.read(types, sink=take)
     for path, _ in list(inventory.unreadable) + list(inventory.anomalies):
         parent, _, name = path.rpartition("/")
         session_id = session_id_from_name(name)

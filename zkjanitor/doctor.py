@@ -6,14 +6,13 @@ marks a check that passed, so an operator sees what was verified.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Callable, ContextManager, List, Optional, Sequence
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import ZkJanitorError, ZooKeeperUnavailable
 from zkjanitor.inventory import COUNTER_NODE
-from zkjanitor.model import SessionType
-from zkjanitor.scan import classify_inventory
+from zkjanitor.model import SessionType, Verdict
+from zkjanitor.scan import scan_store
 from zkjanitor.sources.base import AppStateSource
 from zkjanitor.sources.chain import ChainSource
 from zkjanitor.store import SessionStore
@@ -44,9 +43,10 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
     """Can every session record be read, and can the source vouch for them? Reads the store, as a scan does."""
     try:
         with open_store() as store:
-            inventory = store.read(types)
+            result = scan_store(lambda add: store.read(types, sink=add), source)
     except ZkJanitorError:
         return []  # check_zookeeper reports what is wrong with the store
+    inventory = result.inventory
     findings = [
         Finding("error", "store", f"{parent.path}/{COUNTER_NODE}", f"the id counter is {parent.counter_problem}",
                 "Livy fails every new session on a counter it cannot read: zkjanitor counter --repair sets it above "
@@ -61,17 +61,15 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
             "zkjanitor can neither count nor judge them: give it read access (--zk-auth, --zk-sasl) or fix the ACLs"))
     if source is None:
         return findings
-    result = classify_inventory(inventory, source)
     name = "sources" if isinstance(source, ChainSource) else source.name
     if result.source_error:
         return findings + [Finding("error", name, None, result.source_error,
                                    "check that --yarn names the cluster Livy submits to")]
-    asked = [r for r in result.reports if r.session.corrupt is None]
-    known = Counter(r.source for r in asked if r.app is not None)
+    asked = result.tally.sessions - result.tally.count(Verdict.CORRUPT)
+    known = result.tally.known_by_source
     if not isinstance(source, ChainSource):
         return findings + [Finding("ok", source.name, None, f"{source.name} knows {sum(known.values()):,} of the "
-                                   f"store's {len(asked):,} sessions' applications", "")]
+                                   f"store's {asked:,} sessions' applications", "")]
     by_source = ", ".join(f"{name} {count:,}" for name, count in known.most_common())
     return findings + [Finding("ok", name, None, f"the sources know {sum(known.values()):,} of the store's "
-                               f"{len(asked):,} sessions' applications{f' ({by_source})' if by_source else ''}", "")]
-
+                               f"{asked:,} sessions' applications{f' ({by_source})' if by_source else ''}", "")]

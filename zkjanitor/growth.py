@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from operator import attrgetter
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from zkjanitor.model import SessionReport, Verdict
+from zkjanitor.model import Verdict
+
+if TYPE_CHECKING:
+    from zkjanitor.scan import Tally
 
 TOP_GROUPS = 50
 """Owners or name patterns listed one by one; the rest are added up in one ``others`` row."""
@@ -77,13 +79,14 @@ def name_pattern(name: Optional[str]) -> Optional[str]:
 Key = Tuple[Optional[str], ...]
 
 
-def _count(pairs: Iterable[Tuple[Key, Verdict]]) -> Dict[Key, Dict[Verdict, int]]:
-    """(key, verdict) pairs -> counts per verdict, per key (the counting itself is Counter's, in C)."""
+def _count(pairs: "Counter[Tuple[Any, Verdict]]", key: Callable[[Any], Key]) -> Dict[Key, Dict[Verdict, int]]:
+    """Counts of (value, verdict) -> counts per verdict, per ``key(value)``."""
     table: Dict[Key, Dict[Verdict, int]] = {}
-    for (key, verdict), n in Counter(pairs).items():
-        counts = table.get(key)
+    for (value, verdict), n in pairs.items():
+        row = key(value)
+        counts = table.get(row)
         if counts is None:
-            counts = table[key] = dict.fromkeys(Verdict, 0)
+            counts = table[row] = dict.fromkeys(Verdict, 0)
         counts[verdict] += n
     return table
 
@@ -100,21 +103,13 @@ def _top(table: Dict[Key, Dict[Verdict, int]], top: int) -> Groups:
     return Groups(rows[:top], Row(("others", str(len(rows) - top)), rest))
 
 
-def compute_growth(reports: Sequence[SessionReport], *, top: int = TOP_GROUPS) -> Growth:
-    """Both pictures of a scan's reports."""
-    sessions = [report.session for report in reports]
-    verdicts = [report.verdict for report in reports]
-    day_numbers = [s.ctime_ms // 86_400_000 for s in sessions]
-    day_texts = {day: utc_day(day * 86_400_000) for day in set(day_numbers)}  # each distinct day formatted once
-    names = [s.name for s in sessions]
-    patterns = {name: name_pattern(name) for name in set(names)}
-    by_day = _count(zip([(day_texts[day],) for day in day_numbers], verdicts))
-    by_owner = _count(zip(map(attrgetter("owner", "proxy_user"), sessions), verdicts))
-    by_name = _count(zip([(patterns[name],) for name in names], verdicts))
+def compute_growth(tally: "Tally", *, top: int = TOP_GROUPS) -> Growth:
+    """Both pictures of a scan's verdicts, from its :class:`~zkjanitor.scan.Tally`."""
+    by_day = _count(tally.by_day, lambda day: (utc_day(day * 86_400_000),))
+    by_owner = _count(tally.by_owner, lambda owner: owner)
     return Growth(
         by_day=[Row(key, counts) for key, counts in sorted(by_day.items(), key=lambda item: item[0][0] or "")],
         by_owner=_top(by_owner, top),
-        by_name=_top(by_name, top),
+        by_name=_top(_count(tally.by_name, lambda pattern: (pattern,)), top),
         one_owner=len(by_owner) == 1,
     )
-

@@ -23,7 +23,7 @@ prune (docs/prune-and-restore.md) and where each is kept:
 Example (docs/dev/architecture.md shows it against ZooKeeper)::
 
     with Janitor(store, YarnSource(["http://rm1:8088"])) as janitor:
-        print(janitor.scan().reports)
+        print(janitor.summarize(janitor.scan()))
         with janitor.locked():
             plan = janitor.plan_prune(PruneCriteria(older_than_seconds=86400))
             result = janitor.apply(plan, Path("backup.jsonl"))
@@ -41,11 +41,21 @@ from zkjanitor.backup import Backup, BackupWriter
 from zkjanitor.check import LimitResult, Limits, evaluate
 from zkjanitor.classify import Policy, grace_warning
 from zkjanitor.errors import ConfigError, SourceUnavailable, ZooKeeperUnavailable
-from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.inventory import Inventory
+from zkjanitor.model import Session, SessionReport, SessionType, Verdict
 from zkjanitor.plan_file import PlannedSession
 from zkjanitor.prune import Progress, PruneResult, plan_prune, select_for_prune
 from zkjanitor.restore import RestoreOutcome, confine, counter_warnings, restored_ids
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, ScanResult, Summary, classify_inventory, store_warnings, summarize
+from zkjanitor.scan import (
+    CHILDREN_REPLY_WARN_BYTES,
+    Kept,
+    ReportSink,
+    ScanResult,
+    Summary,
+    scan_store,
+    store_warnings,
+    summarize,
+)
 from zkjanitor.sources.base import AppStateSource
 from zkjanitor.store import SessionStore
 
@@ -66,9 +76,12 @@ class PruneCriteria(NamedTuple):
 
 
 def _within(planned: Mapping[str, PlannedSession], selected: List[SessionReport],
-            result: ScanResult) -> Tuple[List[SessionReport], List[Tuple[str, str]]]:
-    """The selected sessions a reviewed plan holds, unchanged; and why each other planned session is left out."""
-    now = {report.session.path: report for report in result.reports}
+            seen: Sequence[SessionReport]) -> Tuple[List[SessionReport], List[Tuple[str, str]]]:
+    """The selected sessions a reviewed plan holds, unchanged; and why each other planned session is left out.
+
+    ``seen`` holds every planned session the scan found (and maybe others).
+    """
+    now = {report.session.path: report for report in seen if report.session.path in planned}
     chosen = {report.session.path for report in selected}
     kept: List[SessionReport] = []
     for report in selected:
@@ -151,21 +164,24 @@ class Janitor:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def scan(self, *, progress: Optional[Callable[[int, int], None]] = None) -> ScanResult:
+    def scan(self, *, progress: Optional[Callable[[int, int], None]] = None,
+             sink: Optional[ReportSink] = None) -> ScanResult:
         """Read every session and give each its verdict; never writes.
 
-        The source is asked while the store is read, so the slower of the two
-        sets the pace; ``progress(done, total)`` as records are read.
+        The source is asked batch by batch as the store is read, so only a
+        batch is held at a time; every verdict is counted in the result's
+        ``tally``. The reports go to ``sink`` (e.g. :class:`~zkjanitor.scan.Kept`,
+        to keep only some), else all into ``reports``. ``progress(done, total)``
+        as records are read.
         """
-        if self.source is not None:
-            self.source.prefetch()
         started = time.monotonic()
-        inventory = self.store.read(self.types, progress=progress)
-        log.info("read %d session records under /%s (%s) in %.1fs", len(inventory.sessions), self.store.prefix,
-                 inventory.read_method, time.monotonic() - started)
-        started = time.monotonic()
-        result = classify_inventory(inventory, self.source, policy=self.policy)
-        log.info("classified %d sessions in %.1fs", len(result.reports), time.monotonic() - started)
+
+        def read(add: Callable[[List[Session]], None]) -> Inventory:
+            return self.store.read(self.types, progress=progress, sink=add)
+
+        result = scan_store(read, self.source, policy=self.policy, sink=sink)
+        log.info("read and classified %d session records under /%s (%s) in %.1fs", result.tally.sessions,
+                 self.store.prefix, result.inventory.read_method, time.monotonic() - started)
         return result
 
     def summarize(self, result: ScanResult) -> Summary:
@@ -190,7 +206,7 @@ class Janitor:
         """
         if limits.needs_source and self.source is None:
             raise ConfigError("a limit on stale sessions needs an application-state source")
-        result = scanned or self.scan()
+        result = scanned or self.scan(sink=Kept(lambda report: False))  # counted, none kept
         if result.source_error and limits.needs_source:
             raise SourceUnavailable(f"{result.source_error}; cannot evaluate --max-stale")
         unreadable = result.inventory.unreadable
@@ -235,12 +251,17 @@ class Janitor:
         if not self.store.capabilities.conditional_delete:
             raise ConfigError(f"{self.store.location} cannot delete a record only if unchanged: zkjanitor "
                               "never prunes such a store")
-        result = self.scan(progress=progress)
+        prunable = {Verdict.STALE, Verdict.CORRUPT} if criteria.include_corrupt else {Verdict.STALE}
+        wanted = set(self.types)
+        candidates = Kept(lambda report: (report.verdict in prunable and report.session.type in wanted
+                                          and report.age_seconds >= criteria.older_than_seconds)
+                          or (planned is not None and report.session.path in planned))
+        result = self.scan(progress=progress, sink=candidates)
         if result.source_error:
             raise SourceUnavailable(f"{result.source_error}; nothing was deleted")
         young_after = result.now_ms - int(self.app_lookup_timeout_seconds * 1000)
         selected = select_for_prune(
-            result.reports,
+            candidates,
             older_than_seconds=criteria.older_than_seconds,
             types=self.types,
             limit=None if planned is not None else criteria.limit,
@@ -249,7 +270,7 @@ class Janitor:
         )
         left_out: List[Tuple[str, str]] = []
         if planned is not None:
-            selected, left_out = _within(planned, selected, result)
+            selected, left_out = _within(planned, selected, candidates)
         return PrunePlan(result, criteria, selected, plan_prune(selected), self._lock_token, left_out)
 
     def apply(

@@ -1,6 +1,6 @@
 """The on-call verdict line: what a Livy restart would face, and what a prune would change.
 
-Computed from a scan's reports only (no store, no source): Livy recovers every
+Computed from a scan's verdicts only (:class:`zkjanitor.scan.Tally`) (no store, no source): Livy recovers every
 session record at start (one monitor thread each), so the count of decodable
 records is the load a restart faces; a prune removes stale ones. The suggested
 ``--older-than`` is the largest round duration of :data:`LADDER` that still
@@ -10,9 +10,12 @@ selects most stale sessions, so the command an operator copies selects something
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence, Tuple
 
 from zkjanitor.model import SessionReport, Verdict
+
+if TYPE_CHECKING:
+    from zkjanitor.scan import Tally
 
 LADDER: Tuple[Tuple[str, float], ...] = (
     ("30d", 30 * 86400.0),
@@ -73,17 +76,11 @@ def suggest_older_than(stale_ages: Sequence[float], *, most: float = MOST) -> Op
     return best
 
 
-def compute_outlook(reports: Iterable[SessionReport], *,
-                    planned: Optional[Suggestion] = None) -> Outlook:
-    """The outlook of a scan's ``reports``; ``planned`` is a prune's own selection (dry run)."""
-    counts = dict.fromkeys(Verdict, 0)
-    stale_ages: List[float] = []
-    for report in reports:
-        counts[report.verdict] += 1
-        if report.verdict is Verdict.STALE:
-            stale_ages.append(report.age_seconds)
+def compute_outlook(tally: "Tally", *, planned: Optional[Suggestion] = None) -> Outlook:
+    """The outlook of a scan's verdicts (:class:`~zkjanitor.scan.Tally`); ``planned`` is a prune's own selection."""
+    counts = {verdict: tally.count(verdict) for verdict in Verdict}
     recoverable = counts[Verdict.LIVE] + counts[Verdict.STALE] + counts[Verdict.UNKNOWN]
-    suggestion = suggest_older_than(stale_ages)
+    suggestion = suggest_older_than(tally.stale_ages)
     removed = planned.selects if planned is not None else (suggestion.selects if suggestion else 0)
     outlook = Outlook(recoverable, counts[Verdict.STALE], counts[Verdict.UNKNOWN], counts[Verdict.CORRUPT],
                       suggestion, max(recoverable - removed, 0), planned)
@@ -113,11 +110,10 @@ def outlook_text(outlook: Outlook) -> str:
             f"it would recover {outlook.recoverable_after:,}.")
 
 
-def planned_outlook(reports: Sequence[SessionReport], selected: Sequence[SessionReport],
-                    older_than_seconds: float) -> Outlook:
+def planned_outlook(tally: "Tally", selected: Sequence[SessionReport], older_than_seconds: float) -> Outlook:
     """The outlook of a prune's dry run: what its own selection would leave."""
     from zkjanitor.units import format_duration
 
     stale_selected = sum(1 for report in selected if report.verdict is Verdict.STALE)
     planned = Suggestion(format_duration(older_than_seconds), older_than_seconds, stale_selected)
-    return compute_outlook(reports, planned=planned)
+    return compute_outlook(tally, planned=planned)

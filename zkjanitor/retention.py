@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from zkjanitor.livyconf import SESSION_TTL, SESSION_TTL_CHECK, LivyConf
-from zkjanitor.model import SessionType, Verdict
 from zkjanitor.scan import ScanResult
 
 LIVY_RETENTION = "livy-retention"
@@ -40,10 +39,9 @@ def livy_rules(result: ScanResult, conf: LivyConf) -> LivyRules:
     retain = retention_seconds(conf)
     ttl_check = (conf.get(SESSION_TTL_CHECK) or "").lower() == "true"  # Boolean.parseBoolean, as Livy reads it
     ttl = conf.time_ms(SESSION_TTL) / 1000.0 if ttl_check else None
-    finished = sum(1 for r in result.reports if r.verdict is Verdict.STALE and r.age_seconds > retain)
+    finished = sum(1 for age in result.tally.stale_ages if age > retain)
     past_ttl = 0
     if ttl is not None:
-        past_ttl = sum(1 for r in result.reports
-                       if r.session.type is SessionType.INTERACTIVE and r.verdict is not Verdict.CORRUPT
-                       and (result.now_ms - r.session.ctime_ms) / 1000.0 > ttl)
+        created_before = result.now_ms - ttl * 1000.0
+        past_ttl = sum(1 for created in result.tally.interactive_created if created < created_before)
     return LivyRules(retain, finished, ttl, past_ttl)

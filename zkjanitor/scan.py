@@ -3,21 +3,87 @@
 from __future__ import annotations
 
 import time
+from array import array
 from collections import Counter
-from itertools import repeat
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Protocol, Sequence
 
 from zkjanitor.classify import Policy, classify
 from zkjanitor.errors import SourceUnavailable
+from zkjanitor.growth import name_pattern
 from zkjanitor.inventory import Inventory
-from zkjanitor.model import AppPhase, Lookup, SessionReport, SessionType, Verdict, from_all_fields
+from zkjanitor.model import AppPhase, Lookup, Session, SessionReport, SessionType, Verdict, from_all_fields
 from zkjanitor.sources.base import AppQuery, AppStateSource
 
 _report = from_all_fields(SessionReport)
+DAY_MS = 86_400_000
+
+
+class Tally:
+    """What a scan's reports add up to, counted batch by batch as they stream past: no report is kept.
+
+    Everything the summary, the warnings, the verdict line, the growth
+    picture, Livy's rules and ``doctor`` need: counters, and three arrays of
+    8-byte numbers (stale ages, interactive sessions' creation times, session
+    ids), 24 MB at a million sessions.
+    """
+
+    def __init__(self) -> None:
+        self.by_type_verdict: Counter = Counter()
+        self.bytes_by_type: Counter = Counter()
+        self.by_reason: Counter = Counter()
+        """(verdict, reason, deciding source) -> sessions."""
+        self.known_by_source: Counter = Counter()
+        """Source -> sessions whose application it knows (it answered with a record)."""
+        self.by_day: Counter = Counter()
+        """(UTC day number of creation, verdict) -> sessions."""
+        self.by_owner: Counter = Counter()
+        """((owner, proxy user), verdict) -> sessions."""
+        self.by_name: Counter = Counter()
+        """(name pattern, verdict) -> sessions (:func:`zkjanitor.growth.name_pattern`)."""
+        self.stale_ages = array("d")
+        self.interactive_created = array("q")
+        """Creation times (ms) of the interactive sessions that are not corrupt (Livy's session TTL)."""
+        self.ids: Dict[SessionType, "array[int]"] = {}
+        self.unvouched = False
+        """Some session is unknown only because a source could not vouch for its "not found"."""
+
+    @classmethod
+    def of(cls, reports: Iterable[SessionReport]) -> "Tally":
+        tally = cls()
+        tally.add(list(reports))
+        return tally
+
+    def add(self, reports: Sequence[SessionReport]) -> None:
+        sessions = [report.session for report in reports]
+        verdicts = [report.verdict for report in reports]
+        self.by_type_verdict.update(zip([s.type for s in sessions], verdicts))
+        for session in sessions:
+            self.bytes_by_type[session.type] += len(session.data)
+            ids = self.ids.get(session.type)
+            if ids is None:
+                ids = self.ids[session.type] = array("q")
+            ids.append(session.id)
+        self.by_reason.update((r.verdict, r.reason, r.source) for r in reports)
+        self.known_by_source.update(r.source for r in reports if r.app is not None)
+        self.stale_ages.extend(r.age_seconds for r in reports if r.verdict is Verdict.STALE)
+        self.interactive_created.extend(s.ctime_ms for s, v in zip(sessions, verdicts)
+                                        if s.type is SessionType.INTERACTIVE and v is not Verdict.CORRUPT)
+        self.by_day.update(zip([s.ctime_ms // DAY_MS for s in sessions], verdicts))
+        self.by_owner.update(zip([(s.owner, s.proxy_user) for s in sessions], verdicts))
+        names = [s.name for s in sessions]
+        patterns = {name: name_pattern(name) for name in set(names)}
+        self.by_name.update(zip([patterns[name] for name in names], verdicts))
+
+    @property
+    def sessions(self) -> int:
+        return sum(self.by_type_verdict.values())
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(n for (_, v), n in self.by_type_verdict.items() if v is verdict)
 
 
 class ScanResult(NamedTuple):
-    """An inventory with a verdict for every session."""
+    """A scan: what was read beside the sessions, what they add up to, and the reports kept (see :func:`scan_store`)."""
 
     inventory: Inventory
     reports: List[SessionReport]
@@ -30,6 +96,8 @@ class ScanResult(NamedTuple):
     """Per source of a chain, why it failed while others answered: its sessions rest on the others' word."""
     source_facts: Mapping[str, Mapping[str, int]] = {}
     """Per source, the counts it reports (:meth:`AppStateSource.facts_by_source`): Livy's cross-check."""
+    tally: Tally = Tally()
+    """Every session's verdict, counted (also those not kept in ``reports``)."""
 
 
 class Summary(NamedTuple):
@@ -47,90 +115,146 @@ class Summary(NamedTuple):
     """Per evidence source that decided a session (``yarn``, ``spark-history``...): its sessions by verdict."""
 
 
-def classify_inventory(
-    inventory: Inventory,
-    source: Optional[AppStateSource],
-    *,
-    policy: Policy = Policy(),
-    now_ms: Optional[int] = None,
-) -> ScanResult:
-    """Ask ``source`` about every decodable session (one bulk query) and classify all.
+class ReportSink(Protocol):
+    """Where a scan puts its reports, a batch at a time: a ``list`` keeps them all; :class:`Kept` some."""
 
-    With no source every session is ``unknown`` (``no-source``). If the source
-    cannot be reached, every decodable session is ``unknown``
-    (``source-unreachable``) and ``source_error`` says why; nothing raises.
-    ``source_error`` also says why when the source answered but cannot vouch for
-    its "not found" answers (:attr:`AppStateSource.cannot_vouch`): then nothing
-    is stale by absence, and nothing may be pruned.
-    """
-    sessions = inventory.sessions
-    lookups: Iterable[Optional[Lookup]] = repeat(None)
-    source_error = cannot_vouch = None
-    source_notes: Sequence[str] = ()
-    source_errors: Mapping[str, str] = {}
-    source_facts: Mapping[str, Mapping[str, int]] = {}
-    if source is not None:
+    def extend(self, reports: Iterable[SessionReport]) -> None: ...
+
+    def clear(self) -> None:
+        """Forget what was added: the store is read again (a source asked for a second run)."""
+        ...
+
+
+class Kept(List[SessionReport]):
+    """The reports ``keep`` accepts, in the order read."""
+
+    def __init__(self, keep: Callable[[SessionReport], bool]) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def extend(self, reports: Iterable[SessionReport]) -> None:
+        super().extend(filter(self.keep, reports))
+
+
+ReadStore = Callable[[Callable[[List[Session]], None]], Inventory]
+"""Reads the store, handing each batch of sessions to its argument as read; the inventory beside them."""
+
+_UNREACHABLE = "source-unreachable"
+
+
+class _Run:
+    """One pass over the store: each batch asked about and classified, then counted and handed on."""
+
+    def __init__(self, source: Optional[AppStateSource], policy: Policy, now_ms: int, sink: ReportSink) -> None:
+        self.source = source
+        self.policy = policy
+        self.now_ms = now_ms
+        self.sink = sink
+        self.tally = Tally()
+        self.source_error: Optional[str] = None
+
+    def add(self, sessions: List[Session]) -> None:
+        lookups = self._ask(sessions)
+        now_ms, policy = self.now_ms, self.policy
+        reports: List[SessionReport] = []
+        add = reports.append
+        new_report = _report  # every field, in order (model.from_all_fields): this runs per session
+        unvouched = False
+        for session, lookup in zip(sessions, lookups):
+            verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
+            if lookup is None:
+                add(new_report((session, verdict, reason, age, None, finished_ms, None)))
+                continue
+            add(new_report((session, verdict, reason, age, lookup.record, finished_ms, lookup.source)))
+            if verdict is Verdict.UNKNOWN and not lookup.authoritative:
+                unvouched = True
+        self.tally.unvouched = self.tally.unvouched or unvouched
+        self.tally.add(reports)
+        self.sink.extend(reports)
+
+    def _ask(self, sessions: List[Session]) -> Sequence[Optional[Lookup]]:
+        """The source's answer for each session (None for corrupt ones, and for all without a source)."""
+        source = self.source
+        if source is None:
+            return [None] * len(sessions)
         queries = [AppQuery(s.app_id, s.app_tag, s.ctime_ms, s.type, s.id) for s in sessions if s.corrupt is None]
-        try:
-            answers = source.lookup_many(queries)
-        except SourceUnavailable as exc:
-            source_error = str(exc)
-            answers = [Lookup(AppPhase.UNKNOWN, detail="source-unreachable", source=source.name)] * len(queries)
-        else:
-            cannot_vouch = source.cannot_vouch
-            source_notes = tuple(source.notes)
-            source_errors = dict(source.errors)
-            source_facts = source.facts_by_source()
+        if self.source_error is None:
+            try:
+                answers = source.lookup_many(queries)
+            except SourceUnavailable as exc:  # the rest of the run is not asked: it would fail the same way
+                self.source_error = str(exc)
+        if self.source_error is not None:
+            answers = [Lookup(AppPhase.UNKNOWN, detail=_UNREACHABLE, source=source.name)] * len(queries)
         if len(queries) == len(sessions):
-            lookups = answers
-        else:  # corrupt sessions were not asked about
-            remaining = iter(answers)
-            lookups = [None if s.corrupt is not None else next(remaining) for s in sessions]
-    if now_ms is None:
-        now_ms = int(time.time() * 1000)
+            return answers
+        remaining = iter(answers)  # corrupt sessions were not asked about
+        return [None if s.corrupt is not None else next(remaining) for s in sessions]
+
+
+def scan_store(read: ReadStore, source: Optional[AppStateSource], *, policy: Policy = Policy(),
+               sink: Optional[ReportSink] = None, now_ms: Optional[int] = None) -> ScanResult:
+    """Read the store with ``read``, asking ``source`` about each batch as it comes, and classify every session.
+
+    Every report is counted (:attr:`ScanResult.tally`) and handed to ``sink``;
+    without one, ``reports`` holds them all. With no source every session is
+    ``unknown`` (``no-source``). If the source cannot be reached, every
+    decodable session is ``unknown`` (``source-unreachable``) and
+    ``source_error`` says why; nothing raises. ``source_error`` also says why
+    when the source answered but cannot vouch for its "not found" answers
+    (:attr:`AppStateSource.cannot_vouch`): then nothing is stale by absence,
+    and nothing may be pruned. When the source's run says its answers must be
+    asked again (:meth:`AppStateSource.end_run`), the store is read again and
+    ``sink`` cleared first.
+    """
     reports: List[SessionReport] = []
-    add = reports.append
-    new_report = _report  # every field, in order (model.from_all_fields): this runs per session
-    unvouched = False
-    for session, lookup in zip(sessions, lookups):
-        verdict, reason, age, finished_ms = classify(session, lookup, now_ms, policy)
-        if lookup is None:
-            add(new_report((session, verdict, reason, age, None, finished_ms, None)))
-            continue
-        add(new_report((session, verdict, reason, age, lookup.record, finished_ms, lookup.source)))
-        if verdict is Verdict.UNKNOWN and not lookup.authoritative:
-            unvouched = True
-    if cannot_vouch and unvouched:
-        source_error = cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
-    return ScanResult(inventory, reports, now_ms, source_error, source_notes, source_errors, source_facts)
+    kept: ReportSink = reports if sink is None else sink
+    for _ in range(2):
+        if source is not None:
+            source.start_run()
+        run = _Run(source, policy, int(time.time() * 1000) if now_ms is None else now_ms, kept)
+        inventory = read(run.add)
+        again = source is not None and source.end_run() and run.source_error is None
+        if not again:
+            break
+        kept.clear()
+    source_error = run.source_error
+    if source is None or source_error is not None:
+        return ScanResult(inventory, reports, run.now_ms, source_error, tally=run.tally)
+    if source.cannot_vouch and run.tally.unvouched:
+        source_error = source.cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
+    return ScanResult(inventory, reports, run.now_ms, source_error,
+                      tuple(source.notes), dict(source.errors), source.facts_by_source(), run.tally)
+
+
+def classify_inventory(inventory: Inventory, source: Optional[AppStateSource], *, policy: Policy = Policy(),
+                       now_ms: Optional[int] = None) -> ScanResult:
+    """:func:`scan_store` of an inventory already read (its ``sessions`` as one batch): every report kept."""
+    def read(add: Callable[[List[Session]], None]) -> Inventory:
+        if inventory.sessions:
+            add(list(inventory.sessions))
+        return inventory
+
+    return scan_store(read, source, policy=policy, now_ms=now_ms)
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
     """Totals by verdict, by type and by deciding source; bytes; the oldest stale age; the unreadable znodes."""
-    reports = result.reports
+    tally = result.tally
     by_type_verdict = {t: dict.fromkeys(Verdict, 0) for t in types}
-    bytes_by_type: Counter = Counter()
+    for (session_type, verdict), n in tally.by_type_verdict.items():
+        by_type_verdict.setdefault(session_type, dict.fromkeys(Verdict, 0))[verdict] += n
     by_source: Counter = Counter()
-    oldest = None
-    for report in reports:
-        if report.source is not None:
-            by_source[report.source, report.verdict] += 1
-        session = report.session
-        counts = by_type_verdict.get(session.type)
-        if counts is None:
-            counts = by_type_verdict[session.type] = dict.fromkeys(Verdict, 0)
-        counts[report.verdict] += 1
-        bytes_by_type[session.type] += len(session.data)
-        if report.verdict is Verdict.STALE and (oldest is None or report.age_seconds > oldest):
-            oldest = report.age_seconds
+    for (verdict, _, source), n in tally.by_reason.items():
+        if source is not None:
+            by_source[source, verdict] += n
     by_verdict = {v: sum(counts[v] for counts in by_type_verdict.values()) for v in Verdict}
     return Summary(
-        sessions=len(reports),
+        sessions=tally.sessions,
         by_verdict=by_verdict,
         by_type_verdict=by_type_verdict,
-        bytes=sum(bytes_by_type.values()),
-        bytes_by_type={t: bytes_by_type[t] for t in by_type_verdict},
-        oldest_stale_seconds=oldest,
+        bytes=sum(tally.bytes_by_type.values()),
+        bytes_by_type={t: tally.bytes_by_type[t] for t in by_type_verdict},
+        oldest_stale_seconds=max(tally.stale_ages) if tally.stale_ages else None,
         unreadable=len(result.inventory.unreadable),
         by_source={source: {v: by_source[source, v] for v in SOURCE_VERDICTS}
                    for source in sorted({source for source, _ in by_source})},
@@ -181,7 +305,7 @@ def store_warnings(
             shown = ", ".join(parent.other_children[:5])
             more = f" and {len(parent.other_children) - 5} more" if len(parent.other_children) > 5 else ""
             warnings.append(f"{parent.path} has children that are not sessions (left alone): {shown}{more}")
-    elsewhere = sum(1 for report in result.reports if report.reason == "app-newer-than-rm")
+    elsewhere = sum(n for (_, reason, _), n in result.tally.by_reason.items() if reason == "app-newer-than-rm")
     if elsewhere:
         warnings.append(
             f"{elsewhere:,} session(s) have an appId newer than the start of every ResourceManager given: "
@@ -210,5 +334,5 @@ def store_warnings(
 
 def _ids_at_or_above_counter(result: ScanResult) -> int:
     counters = {t: parent.counter for t, parent in result.inventory.parents.items() if parent.counter is not None}
-    no_counter = float("inf")
-    return sum(1 for report in result.reports if report.session.id >= counters.get(report.session.type, no_counter))
+    return sum(sum(1 for session_id in ids if session_id >= counters[session_type])
+               for session_type, ids in result.tally.ids.items() if session_type in counters)

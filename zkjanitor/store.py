@@ -17,7 +17,7 @@ from typing import Callable, ContextManager, List, NamedTuple, Optional, Protoco
 from zkjanitor.advice import Finding
 from zkjanitor.backup import BackupEntry, BackupWriter
 from zkjanitor.inventory import CounterNode, Inventory
-from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.model import Session, SessionReport, SessionType
 from zkjanitor.prune import PruneResult
 from zkjanitor.restore import RestoreOutcome
 
@@ -47,12 +47,15 @@ class SessionStore(Protocol):
     """The store's absolute name (chroot and prefix): a backup restores only into the store it came from."""
     capabilities: StoreCapabilities
 
-    def read(self, types: Sequence[SessionType], *,
-             progress: Optional[Callable[[int, int], None]] = None) -> Inventory:
+    def read(self, types: Sequence[SessionType], *, progress: Optional[Callable[[int, int], None]] = None,
+             sink: Optional[Callable[[List[Session]], None]] = None) -> Inventory:
         """Every session record of ``types``, decoded, with what is beside them (counters, other children).
 
         Raises :class:`~zkjanitor.errors.StoreNotFound` when there is no Livy
-        store here; ``progress(done, total)`` as records are read.
+        store here; ``progress(done, total)`` as records are read. With
+        ``sink``, records go to it in batches (of about a thousand) as they are
+        read, in (type, id) order, and ``Inventory.sessions`` is empty: a scan
+        holds no more than a batch (docs/dev/architecture.md, "Streaming").
         """
         ...
 

@@ -120,8 +120,8 @@ def test_verbose_logs_steps_and_quiet_hides_warnings(env):
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     verbose = run_piped(["scan", "-v"], env)
     assert verbose.returncode == 0, verbose.stderr
-    assert re.search(r"INFO read \d+ session records under /\S+ \(\w+\) in", verbose.stderr), verbose.stderr
-    assert "INFO classified" in verbose.stderr
+    assert re.search(r"INFO read and classified \d+ session records under /\S+ \(\w+\) in", verbose.stderr), \
+        verbose.stderr
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

@@ -137,17 +137,21 @@ def test_the_listing_starts_a_day_before_the_oldest_session_and_is_gzipped(shs):
     assert request.headers["Accept-Encoding"] == "gzip"
 
 
-def test_a_prefetched_listing_is_used_once_when_it_covers_the_sessions(shs):
+def test_a_prefetched_listing_answers_every_batch_of_its_run_and_a_new_run_lists_again(shs):
     with source(shs.url) as history:
+        history.start_run()
         history.prefetch_for([query(OK)])
         deadline = time.monotonic() + 5
         while not shs.requests and time.monotonic() < deadline:
             time.sleep(0.01)
         assert len(shs.requests) == 1  # started before anyone asked
         assert history.lookup_many([query(OK), query(KILLED)])[0].phase is AppPhase.FINISHED
-        assert history.requests_made == 1
+        history.prefetch_for([query(OK)])  # the next batch: the run's listing covers it
         history.lookup_many([query(OK)])
-        assert history.requests_made == 2  # a later call lists again
+        assert history.requests_made == 1
+        history.start_run()
+        history.lookup_many([query(OK)])
+        assert history.requests_made == 2  # a new run lists again
 
 
 def test_a_prefetch_bounded_too_late_for_the_sessions_is_not_used(shs):

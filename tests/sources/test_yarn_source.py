@@ -20,7 +20,7 @@ import pytest
 
 from zkjanitor.errors import EXIT_UNREACHABLE, ConfigError, SourceUnavailable
 from zkjanitor.model import AppPhase, AppRecord, Lookup
-from zkjanitor.sources.base import AppQuery
+from zkjanitor.sources.base import AppQuery, ask_all
 from zkjanitor.sources.yarn import CANNOT_VOUCH, NEWER_THAN_RM, NOT_A_YARN_APP, YarnAuth, YarnSource
 from zkjanitor.sources.yarn import NOT_FOUND as YARN_NOT_FOUND
 from zkjanitor.testing.yarn_double import YarnDouble
@@ -151,7 +151,7 @@ def test_a_query_with_neither_id_nor_tag_is_unknown(rm):
 def test_an_rm_that_knows_none_of_the_apps_cannot_vouch_for_their_absence(rm):
     queries = [AppQuery("application_1_0001", "t1", created_ms=1_000), AppQuery(None, "t2", created_ms=2_000)]
     with source(rm.url) as yarn:
-        answers = yarn.lookup_many(queries)
+        answers = ask_all(yarn, queries)
         message = yarn.cannot_vouch
     assert answers == [CANNOT_VOUCH] * 2
     assert message.startswith(f"YARN ResourceManager {rm.url} knows 0 of the store's 2 applications, ")
@@ -162,7 +162,7 @@ def test_the_cannot_vouch_line_counts_the_sessions_created_after_the_rm_started(
     after = rm.cluster_ts + 60_000
     queries = [AppQuery(f"application_1_{n:04d}", f"t{n}", created_ms=after if n < 3 else 1_000) for n in range(5)]
     with source(rm.url) as yarn:
-        yarn.lookup_many(queries)
+        ask_all(yarn, queries)
         assert "knows 0 of the store's 5 applications, although 3 session(s) were created after it started (" \
             in yarn.cannot_vouch
 
@@ -264,8 +264,30 @@ def test_prefetch_lists_the_apps_before_lookup_many_asks_and_lookup_many_reuses_
         assert statuses(answers) == [FOUND, FOUND, NOT_FOUND]
         assert (yarn.requests_made, rm.request_count) == (2, 2)
         rm.finish_app(running, finished_time=9_000)
-        # The prefetched listing serves one lookup_many: the next one asks the RM again.
+        # The prefetched listing serves every batch of the run; the next run asks the RM again.
+        assert yarn.lookup_many([AppQuery(running, "x")])[0].record.state == "RUNNING"
+        yarn.start_run()
         assert yarn.lookup_many([AppQuery(running, "x")])[0].record.state == "FINISHED"
+
+
+def test_a_run_is_asked_again_only_when_none_of_its_batches_finds_an_app(rm):
+    known = rm.add_app(applicationTags="livy-batch-9-aaaaaaaa")["id"]
+    forgotten = [AppQuery(f"application_1_{n:04d}", f"t{n}", created_ms=1_000) for n in range(3)]
+    with source(rm.url) as yarn:
+        yarn.start_run()
+        # The store is read oldest first: the forgotten apps come before the one the RM remembers.
+        assert statuses(yarn.lookup_many(forgotten)) == [NOT_FOUND] * 3
+        assert statuses(yarn.lookup_many([AppQuery(known, "livy-batch-9-aaaaaaaa")])) == [FOUND]
+        assert yarn.end_run() is False and yarn.cannot_vouch is None
+        yarn.start_run()
+        assert yarn.lookup_many(forgotten) == [YARN_NOT_FOUND] * 3  # provisional: only the run's end can tell
+        assert yarn.end_run() is True
+        requests = rm.request_count
+        yarn.start_run()  # asked again: from the same listing, every "not found" unvouched
+        assert yarn.lookup_many(forgotten) == [CANNOT_VOUCH] * 3
+        assert "knows 0 of the store's 3 applications" in yarn.cannot_vouch
+        assert yarn.end_run() is False
+        assert rm.request_count == requests
 
 
 def test_a_failed_prefetch_surfaces_from_lookup_many_only_when_yarn_is_needed():
@@ -389,6 +411,7 @@ def test_failover_mid_run_to_the_other_rm(how):
             else:
                 first.set_ha_state("STANDBY")
                 first.set_active(second)
+            yarn.start_run()
             assert yarn.lookup_many([query])[0].record.state == "FINISHED"
             assert yarn.lookup(query).record.state == "FINISHED"
         assert [request.path for request in second.requests][-3:] == [

@@ -39,7 +39,40 @@ class DictSource(AppStateSource):
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
         answers = [self.lookup(query) for query in queries]
-        unvouched = any(answer.phase is AppPhase.NOT_FOUND for answer in answers) and not self.vouches
-        self.cannot_vouch = f"{self.name} cannot vouch that the applications it does not know are gone" if unvouched \
-            else None
+        if any(answer.phase is AppPhase.NOT_FOUND for answer in answers) and not self.vouches:
+            self.cannot_vouch = f"{self.name} cannot vouch that the applications it does not know are gone"
         return answers
+
+    def start_run(self) -> None:
+        self.cannot_vouch = None
+
+
+class KnowsAllOrNothing(DictSource):
+    """Like the ResourceManager: its "not found" is believed only when it knows one of the run's applications.
+
+    A run that found none is asked again (:meth:`end_run`), and then every "not found" is unvouched.
+    """
+
+    def __init__(self, name: str, apps: Dict[str, AppPhase]) -> None:
+        super().__init__(name, apps)
+        self.runs = 0
+        self.found_any = False
+        self.asked_again = False
+
+    def start_run(self) -> None:
+        super().start_run()
+        self.runs += 1
+        self.found_any = False
+        self.vouches = not self.asked_again
+
+    def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
+        answers = super().lookup_many(queries)
+        self.found_any = self.found_any or any(answer.record is not None for answer in answers)
+        return answers
+
+    def end_run(self) -> bool:
+        if self.asked_again:  # the second run: its answers stand
+            self.asked_again = False
+            return False
+        self.asked_again = not self.found_any
+        return self.asked_again

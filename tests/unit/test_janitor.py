@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.session_znodes import livy_record
-from tests.support.sources import DictSource
+from tests.support.sources import DictSource, KnowsAllOrNothing
 from zkjanitor.backup import read_backup
 from zkjanitor.check import Limits
 from zkjanitor.classify import Policy
@@ -23,6 +23,7 @@ from zkjanitor.janitor import Janitor, PruneCriteria
 from zkjanitor.model import AppPhase, SessionType, Verdict
 from zkjanitor.prune import Outcome
 from zkjanitor.restore import RestoreAction
+from zkjanitor.scan import Kept
 from zkjanitor.sources.chain import ChainSource
 from zkjanitor.store import StoreCapabilities
 from zkjanitor.testing.memory_store import MemoryStore
@@ -67,6 +68,56 @@ def test_scan_gives_each_session_a_verdict_and_says_which_source_decided():
         2: (Verdict.STALE, "app-forgotten", "toy"),
         3: (Verdict.CORRUPT, "bad-json", None),
     }
+
+
+def test_a_scan_streams_batches_to_its_sink_and_counts_every_verdict_it_does_not_keep():
+    store = store_of(2500)  # three batches of the store's read
+    source = DictSource("toy", {app(0): AppPhase.ACTIVE, app(1): AppPhase.FINISHED})
+    everything = Janitor(store, source).scan()
+    batches = []
+
+    class Batches(list):
+        def extend(self, reports):
+            batches.append(len(reports))
+            super().extend(report for report in reports if report.verdict is Verdict.LIVE)
+
+    kept = Batches()
+    janitor = Janitor(store, source)
+    result = janitor.scan(sink=kept)
+
+    assert batches == [1000, 1000, 500]
+    assert result.reports == [] and result.inventory.sessions == []
+    assert [report.session.id for report in kept] == [0]
+    ages_aside = dict(oldest_stale_seconds=None)  # the two scans ran a few ms apart
+    assert janitor.summarize(result)._replace(**ages_aside) == janitor.summarize(everything)._replace(**ages_aside)
+    assert janitor.summarize(result).by_verdict[Verdict.STALE] == 2499
+
+
+def test_a_source_that_finds_none_of_the_store_asks_for_a_second_read_and_the_first_is_forgotten():
+    store = store_of(2500)
+    source = KnowsAllOrNothing("rm-like", {})
+    reads = []
+    read = store.read
+    store.read = lambda *args, **kwargs: reads.append(1) or read(*args, **kwargs)  # type: ignore[method-assign]
+    kept = Kept(lambda report: True)
+
+    result = Janitor(store, source).scan(sink=kept)
+
+    assert (len(reads), source.runs) == (2, 2)
+    assert len(kept) == 2500 and {report.verdict for report in kept} == {Verdict.UNKNOWN}
+    assert result.tally.sessions == 2500 and result.tally.count(Verdict.STALE) == 0
+    assert result.source_error == "rm-like cannot vouch that the applications it does not know are gone"
+
+
+def test_a_source_that_finds_one_app_in_the_last_batch_vouches_for_the_first_batches():
+    store = store_of(2500)
+    source = KnowsAllOrNothing("rm-like", {app(2499): AppPhase.ACTIVE})
+
+    result = Janitor(store, source).scan(sink=Kept(lambda report: False))
+
+    assert source.runs == 1
+    assert (result.tally.count(Verdict.STALE), result.tally.count(Verdict.LIVE)) == (2499, 1)
+    assert result.source_error is None
 
 
 def test_prune_deletes_only_stale_sessions_each_in_the_backup_first(tmp_path):

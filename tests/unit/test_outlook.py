@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zkjanitor.model import Session, SessionReport, SessionType, Verdict
 from zkjanitor.outlook import compute_outlook, planned_outlook, suggest_older_than
+from zkjanitor.scan import Tally
 
 DAY = 86400.0
 
@@ -16,7 +17,7 @@ def report(session_id: int, verdict: Verdict, age_days: float) -> SessionReport:
 def test_the_line_counts_what_livy_would_recover_and_suggests_a_prune_that_selects_most_stale():
     reports = ([report(i, Verdict.STALE, 5) for i in range(36)] + [report(100 + i, Verdict.LIVE, 0.1)
                                                                       for i in range(4)])
-    outlook = compute_outlook(reports)
+    outlook = compute_outlook(Tally.of(reports))
     assert outlook.suggestion is not None and outlook.suggestion.older_than == "3d"
     assert (outlook.recoverable, outlook.stale, outlook.recoverable_after) == (40, 36, 4)
     assert outlook.text == ("Livy would recover 40 sessions (one monitor thread each); 36 stale; "
@@ -37,16 +38,16 @@ def test_the_largest_rung_that_still_selects_most_of_them():
 
 
 def test_nothing_stale_says_so_and_suggests_nothing():
-    outlook = compute_outlook([report(1, Verdict.LIVE, 3), report(2, Verdict.CORRUPT, 3)])
+    outlook = compute_outlook(Tally.of([report(1, Verdict.LIVE, 3), report(2, Verdict.CORRUPT, 3)]))
     assert outlook.suggestion is None
     assert "none is stale: nothing to prune" in outlook.text
     assert "fail on 1 corrupt record(s)" in outlook.text
-    unknown = compute_outlook([report(1, Verdict.UNKNOWN, 3)])
+    unknown = compute_outlook(Tally.of([report(1, Verdict.UNKNOWN, 3)]))
     assert "none is known stale (1 unknown" in unknown.text
 
 
 def test_a_prune_dry_run_reports_its_own_selection():
     reports = [report(i, Verdict.STALE, 10) for i in range(3)] + [report(9, Verdict.LIVE, 1)]
-    outlook = planned_outlook(reports, reports[:2], 7 * DAY)
+    outlook = planned_outlook(Tally.of(reports), reports[:2], 7 * DAY)
     assert outlook.recoverable_after == 2
     assert "after this prune (--older-than 7d, 2 selected) it would recover 2." in outlook.text

@@ -22,7 +22,7 @@ from zkjanitor.errors import EXIT_LIMIT_EXCEEDED, EXIT_OK, ConfigError
 from zkjanitor.metrics import MetricSet, add_store_metrics
 from zkjanitor.outlook import compute_outlook
 from zkjanitor.render import json as json_render
-from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
+from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES, Kept
 from zkjanitor.units import parse_size
 
 
@@ -81,7 +81,7 @@ def check(
     if limits.needs_source and not settings.has_source:
         raise ConfigError("--max-stale needs an application-state source: pass --yarn http://<rm>:8088")
     with open_janitor(settings) as janitor:
-        scanned = scan_with_progress(janitor)
+        scanned = scan_with_progress(janitor, Kept(lambda report: False))  # counted, none kept
     if metrics is not None:
         add_store_metrics(metrics, scanned, janitor.summarize(scanned))
     warnings = scan_warnings(settings, janitor, scanned, children_warn_bytes=warn_children_bytes)
@@ -91,9 +91,9 @@ def check(
     if metrics is not None:
         metrics.gauge("check_violations", "Limits exceeded in the last check.", len(result.violations))
     if settings.output_format == "json":
-        click.echo(json_render.dumps(json_render.check_json(result, warnings, compute_outlook(scanned.reports))))
+        click.echo(json_render.dumps(json_render.check_json(result, warnings, compute_outlook(scanned.tally))))
     else:
         from zkjanitor.render.table import render_check  # rich: only for tables
 
-        render_check(stdout_console(), result, compute_outlook(scanned.reports))
+        render_check(stdout_console(), result, compute_outlook(scanned.tally))
     return EXIT_LIMIT_EXCEEDED if result.violations else EXIT_OK

@@ -173,7 +173,7 @@ def prune(
         add_prune_metrics(metrics, result.counts, Outcome.ALL)
     report = PruneReport(plan, result, summary, mode="apply" if apply_changes else "dry-run",
                          zookeeper=settings.zk.connect, prefix=settings.prefix, backup=backup_path)
-    outlook = None if apply_changes else planned_outlook(plan.scan.reports, plan.selected,
+    outlook = None if apply_changes else planned_outlook(plan.scan.tally, plan.selected,
                                                            criteria.older_than_seconds)
     if settings.output_format == "json":
         json_render.print_document(json_render.prune_json(report, outlook))

@@ -22,11 +22,11 @@ from zkjanitor.errors import EXIT_OK, EXIT_UNREACHABLE
 from zkjanitor.growth import compute_growth
 from zkjanitor.janitor import Janitor
 from zkjanitor.metrics import MetricSet, add_store_metrics
-from zkjanitor.model import Verdict
+from zkjanitor.model import SessionReport, Verdict
 from zkjanitor.outlook import compute_outlook
 from zkjanitor.render import json as json_render
 from zkjanitor.retention import livy_rules
-from zkjanitor.scan import ScanResult
+from zkjanitor.scan import Kept, ReportSink, ScanResult
 
 SHOW_CHOICES = [v.value for v in Verdict] + ["all"]
 
@@ -44,10 +44,10 @@ def scan_warnings(settings: Settings, janitor: Janitor, result: ScanResult, **op
     return warnings
 
 
-def scan_with_progress(janitor: Janitor) -> ScanResult:
-    """``janitor.scan()`` with a progress bar on a terminal."""
+def scan_with_progress(janitor: Janitor, sink: ReportSink) -> ScanResult:
+    """``janitor.scan(sink=sink)`` with a progress bar on a terminal."""
     with progress_bar("reading session znodes") as progress:
-        return janitor.scan(progress=progress)
+        return janitor.scan(progress=progress, sink=sink)
 
 
 def shown_verdicts(show: Tuple[str, ...], output_format: str) -> Set[Verdict]:
@@ -83,22 +83,27 @@ def scan(settings: Settings, metrics: Optional[MetricSet], show: Tuple[str, ...]
     Each session is live, stale, unknown or corrupt (see docs/concepts.md).
     Exit 0 on success, 3 when ZooKeeper or YARN cannot be reached.
     """
+    wanted = shown_verdicts(show, settings.output_format)
+
+    def listed(report: SessionReport) -> bool:
+        return report.verdict in wanted
+
+    # The sessions to list, in (type, id) order, as read; the others are only counted.
+    lines = json_render.SessionLines(listed) if settings.output_format == "json" else None
+    shown = Kept(listed)
     with open_janitor(settings) as janitor:
-        result = scan_with_progress(janitor)
+        result = scan_with_progress(janitor, shown if lines is None else lines)
         warnings = scan_warnings(settings, janitor, result)
     summary = janitor.summarize(result)
     if metrics is not None:
         add_store_metrics(metrics, result, summary)
-    wanted = shown_verdicts(show, settings.output_format)
-    # In (type, id) order, as read; every report (no pass over them) when every verdict is shown.
-    shown = result.reports if len(wanted) == len(Verdict) else [r for r in result.reports if r.verdict in wanted]
     for message in warnings:
         warn(message)
     rules = None if settings.livy_conf is None else livy_rules(result, settings.livy_conf)
-    outlook = compute_outlook(result.reports)
-    growth = compute_growth(result.reports)
-    if settings.output_format == "json":
-        document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=shown,
+    outlook = compute_outlook(result.tally)
+    growth = compute_growth(result.tally)
+    if lines is not None:
+        document = json_render.scan_json(result, summary, zookeeper=settings.zk.connect, sessions=lines,
                                          warnings=warnings, livy_rules=rules, outlook=outlook, growth=growth)
         json_render.print_document(document)
     else:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tempfile
 from itertools import islice
 from json.encoder import encode_basestring_ascii
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, TextIO
 
 from zkjanitor.advice import Finding, has_problems
 from zkjanitor.counter import CounterReport
@@ -28,6 +29,7 @@ from zkjanitor.retention import LivyRules
 from zkjanitor.scan import ScanResult, Summary
 
 _LINES_PER_WRITE = 1000
+_SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 _MAX_CACHED_STRINGS = 10_000
 
 
@@ -100,6 +102,35 @@ class EncodedArray:
         return iter(self._elements)
 
 
+class SessionLines:
+    """A scan's session objects, encoded as they stream past and spooled to a temporary file (a :class:`ReportSink`).
+
+    The document's ``sessions`` come last but its summary first, so the
+    sessions wait in a file (memory up to :data:`_SPOOL_IN_MEMORY_BYTES`):
+    490 MB of JSON at a million sessions never sits in memory. Iterating
+    gives the lines back in order, once.
+    """
+
+    def __init__(self, keep: Callable[[SessionReport], bool] = lambda report: True) -> None:
+        self.keep = keep
+        self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES, mode="w+", encoding="ascii")
+
+    def extend(self, reports: Iterable[SessionReport]) -> None:
+        lines = [session_line(report) for report in reports if self.keep(report)]
+        if lines:
+            self._spool.write("\n".join(lines) + "\n")
+
+    def clear(self) -> None:
+        self._spool.seek(0)
+        self._spool.truncate()
+
+    def __iter__(self) -> Iterator[str]:
+        self._spool.seek(0)
+        for line in self._spool:
+            yield line[:-1]
+        self._spool.close()
+
+
 def summary_json(summary: Summary) -> Dict[str, Any]:
     """The contract's ``summary`` object, plus per-type breakdown."""
     document: Dict[str, Any] = {"sessions": summary.sessions}
@@ -133,13 +164,15 @@ def scan_json(
     summary: Summary,
     *,
     zookeeper: str,
-    sessions: Sequence[SessionReport],
+    sessions: Iterable[str],
     warnings: Sequence[str],
     livy_rules: Optional[LivyRules] = None,
     outlook: Optional[Outlook] = None,
     growth: Optional[Growth] = None,
 ) -> Dict[str, Any]:
-    """The ``scan`` document; ``livy_rules`` (with --livy-conf) says what Livy's own rules would have dropped.
+    """The ``scan`` document; ``sessions`` are the objects to list, encoded (:class:`SessionLines`).
+
+    ``livy_rules`` (with --livy-conf) says what Livy's own rules would have dropped.
 
     ``outlook`` adds ``verdict_line`` and ``outlook``; ``growth`` adds ``growth`` (by day, owner, name).
     """
@@ -169,7 +202,7 @@ def scan_json(
         "livy_rules": None if livy_rules is None else livy_rules._asdict(),
         "warnings": list(warnings),
         **({} if growth is None else {"growth": growth_json(growth)}),
-        "sessions": EncodedArray(map(session_line, sessions)),
+        "sessions": EncodedArray(sessions),
     }
 
 

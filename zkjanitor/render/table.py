@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -148,8 +148,8 @@ def render_scan(
         console.print(f"Livy holds {livy['held']:,} of the store's sessions; {livy['only_in_store']:,} only in the "
                       f"store (Livy loads them at its next restart); {livy['only_in_livy']:,} only in Livy "
                       "(it forgets them at its next restart)")
-    if result.reports:
-        console.print(reasons_table(result.reports))
+    if result.tally.sessions:
+        console.print(reasons_table(result.tally.by_reason))
     if growth is not None and by == "day":
         render_by_day(console, growth)
         top_leaker_line(console, growth)
@@ -172,9 +172,11 @@ def _reason(report: SessionReport) -> str:
     return report.reason if report.source is None else f"{report.reason} ({report.source})"
 
 
-def reasons_table(reports: Sequence[SessionReport]) -> Table:
-    """Why sessions got their verdicts: one row per (verdict, reason, deciding source), with what it means."""
-    counts: Counter = Counter((report.verdict, report.reason, report.source) for report in reports)
+def reasons_table(counts: Mapping[Tuple[Verdict, str, Optional[str]], int]) -> Table:
+    """Why sessions got their verdicts: one row per (verdict, reason, deciding source), with what it means.
+
+    ``counts`` is :attr:`zkjanitor.scan.Tally.by_reason`.
+    """
     per_reason: Counter = Counter()
     for (verdict, reason, _), count in counts.items():
         per_reason[verdict, reason] += count

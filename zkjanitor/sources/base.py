@@ -78,8 +78,31 @@ class AppStateSource(ABC):
         """The answer for one session (see the module docstring for the contract)."""
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """One answer per query, in order; sources override this with a bulk query."""
+        """One answer per query, in order: one batch of the current run; sources override this with a bulk query.
+
+        A scan asks batch by batch as it reads the store (:func:`ask_all` for a
+        whole list at once); :attr:`notes`, :attr:`facts` and
+        :attr:`cannot_vouch` are about every batch since :meth:`start_run`.
+        """
         return [self.lookup(query) for query in queries]
+
+    def start_run(self) -> None:
+        """Begin a run (one scan's batches of :meth:`lookup_many`): forget the last run's facts, start fetching.
+
+        The default starts :meth:`prefetch`. A source keeps what it fetched
+        (a listing) for the whole run: every batch is answered from it.
+        """
+        self.prefetch()
+
+    def end_run(self) -> bool:
+        """The run's last batch was answered; True when its answers must not be used: ask them all again.
+
+        For a fact only the whole run shows (the ResourceManager knows none of
+        the store's applications, so none of its "not found" answers can be
+        believed): the source then answers the next run accordingly. The
+        default: answers never depend on the run.
+        """
+        return False
 
     def facts_by_source(self) -> Dict[str, Mapping[str, int]]:
         """:attr:`facts` under the name of the source that found them (a chain gathers its sources')."""
@@ -122,3 +145,13 @@ class AppStateSource(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def ask_all(source: AppStateSource, queries: Sequence[AppQuery]) -> List[Lookup]:
+    """The answers to ``queries`` as one run (asked again when the source's run says so)."""
+    for _ in range(2):
+        source.start_run()
+        answers = source.lookup_many(queries)
+        if not source.end_run():
+            return answers
+    raise RuntimeError(f"{source.name} asked for a third run")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable
 from zkjanitor.model import AppPhase, Lookup
-from zkjanitor.sources.base import AppQuery, AppStateSource
+from zkjanitor.sources.base import AppQuery, AppStateSource, ask_all
 
 if TYPE_CHECKING:
     from zkjanitor.store import SessionActuator
@@ -51,47 +51,63 @@ class ChainSource(AppStateSource):
             raise ValueError("a chain needs at least one source")
         self.sources = list(sources)
         self.errors: Dict[str, str] = {}
-        """Source name -> why it failed in the last :meth:`lookup_many`."""
-        self.facts_seen: Dict[str, Mapping[str, int]] = {}
+        """Source name -> why it failed in this run (a required source's failure)."""
+        self._failed: Dict[str, str] = {}
+        """Source name -> why it failed in this run: it is not asked again until the next run."""
 
     def lookup(self, query: AppQuery) -> Lookup:
-        return self.lookup_many([query])[0]
+        return ask_all(self, [query])[0]
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        self.errors = {}
-        self.facts_seen = {}
-        self.cannot_vouch = None
-        notes: List[str] = []
-        failed: List[str] = []
         answers: List[Optional[Lookup]] = [None] * len(queries)
         pending = list(range(len(queries)))
-        for later in self.sources[1:]:  # their requests run while the first source answers
+        working = [source for source in self.sources if source.name not in self._failed]
+        for later in working[1:]:  # their requests run while the first source answers
             later.prefetch_for(queries)
-        for source in self.sources:
+        for source in working:
             if not pending:
                 break
             try:
                 got = source.lookup_many([queries[index] for index in pending])
             except SourceUnavailable as exc:
-                failed.append(str(exc))
+                self._failed[source.name] = str(exc)
                 if source.required:
                     self.errors[source.name] = str(exc)
-                notes.append(f"{source.name}: {exc}; the other sources' answers stand")
                 continue
-            notes.extend(source.notes)
-            self.facts_seen.update(source.facts_by_source())
-            self.cannot_vouch = self.cannot_vouch or source.cannot_vouch
             for index, answer in zip(pending, got):
                 answers[index] = _better(answers[index], answer)
             pending = [index for index in pending if not answers[index].settled]  # type: ignore[union-attr]
-        if len(failed) == len(self.sources):
-            raise SourceUnavailable("; ".join(failed))
-        self.notes = notes
+        if len(self._failed) == len(self.sources):
+            raise SourceUnavailable("; ".join(self._failed.values()))
         unanswered = Lookup(AppPhase.UNKNOWN, detail="source-unreachable")
         return [answer or unanswered for answer in answers]
 
+    def start_run(self) -> None:
+        self.errors = {}
+        self._failed = {}
+        for source in self.sources:
+            source.start_run()
+
+    def end_run(self) -> bool:
+        again = [source.end_run() for source in self.sources if source.name not in self._failed]
+        return any(again)
+
+    @property
+    def cannot_vouch(self) -> Optional[str]:  # type: ignore[override]
+        return next((s.cannot_vouch for s in self.sources if s.name not in self._failed and s.cannot_vouch), None)
+
+    @property
+    def notes(self) -> Sequence[str]:  # type: ignore[override]
+        return [note for source in self.sources
+                for note in ([f"{source.name}: {self._failed[source.name]}; the other sources' answers stand"]
+                             if source.name in self._failed else source.notes)]
+
     def facts_by_source(self) -> Dict[str, Mapping[str, int]]:
-        return dict(self.facts_seen)
+        found: Dict[str, Mapping[str, int]] = {}
+        for source in self.sources:
+            if source.name not in self._failed:
+                found.update(source.facts_by_source())
+        return found
 
     def actuator(self) -> Optional["SessionActuator"]:
         return next((a for a in (source.actuator() for source in self.sources) if a is not None), None)

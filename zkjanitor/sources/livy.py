@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit
 
 from zkjanitor.advice import Finding
@@ -143,6 +143,17 @@ def answer_for(held: Held, query: AppQuery) -> Lookup:
     return NOT_HELD
 
 
+class _LivyRun:
+    """What one run of :class:`LivySource` listed and saw across its batches."""
+
+    def __init__(self) -> None:
+        self.listed: Dict[SessionType, Dict[int, Held]] = {}
+        """Per session type asked about, every session Livy holds (one paged listing per run)."""
+        self.asked_held: Set[Tuple[Optional[SessionType], Optional[int]]] = set()
+        self.only_in_store = 0
+        self.unconfirmed = 0
+
+
 class LivySource(AppStateSource):
     """Asks the active Livy server of ``urls`` (one, or an HA group) which sessions it holds, and in which state."""
 
@@ -161,7 +172,7 @@ class LivySource(AppStateSource):
         )
         self._http = HttpClient(self.urls, **self._client_options)
         self._active: Optional[str] = None
-        self.facts: Mapping[str, int] = {}
+        self._run = _LivyRun()
 
     @property
     def requests_made(self) -> int:
@@ -171,39 +182,53 @@ class LivySource(AppStateSource):
         return self.lookup_many([query])[0]
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """One paged listing per session type asked about; each answer from Livy's own state.
+        """One paged listing per session type and run; each answer from Livy's own state.
 
-        Sets :attr:`notes` (the cross-check with the store) and :attr:`facts`
+        :attr:`notes` (the cross-check with the store) and :attr:`facts`
         (``held``, ``only_in_store``, ``only_in_livy``, and ``unconfirmed``: ids
-        Livy holds whose appId does not confirm they are the store's session).
+        Livy holds whose appId does not confirm they are the store's session)
+        count every batch of the run.
         """
-        types = sorted({q.session_type for q in queries if q.session_type is not None}, key=lambda t: t.value)
-        held: Dict[Tuple[SessionType, int], Held] = {}
-        for session_type in types:
-            held.update(((session_type, session_id), state) for session_id, state in self._list(session_type))
-        mine = [held.get((q.session_type, q.session_id))
+        run = self._run
+        for session_type in {q.session_type for q in queries if q.session_type is not None} - run.listed.keys():
+            run.listed[session_type] = dict(self._list(session_type))
+        mine = [run.listed[q.session_type].get(q.session_id)
                 if q.session_type is not None and q.session_id is not None else None for q in queries]
         answers = [NOT_HELD if h is None else answer_for(h, q) for h, q in zip(mine, queries)]
-        asked = {(q.session_type, q.session_id) for q in queries}
-        only_in_store = sum(1 for h in mine if h is None)
-        only_in_livy = sum(1 for key in held if key not in asked)
-        unconfirmed = sum(1 for h, answer in zip(mine, answers) if h is not None and answer is NOT_HELD)
-        self.facts = {"held": len(held) - only_in_livy, "only_in_store": only_in_store, "only_in_livy": only_in_livy,
-                      "unconfirmed": unconfirmed}
-        notes = []
-        if unconfirmed:
-            notes.append(f"Livy at {self._active} holds {unconfirmed:,} of the store's session ids with another or no "
-                         "appId than the store's record: those are decided without Livy (is it the Livy of this "
-                         "store?)")
-        if only_in_store:
-            notes.append(f"Livy at {self._active} does not hold {only_in_store:,} of the store's sessions (it failed "
-                         "to recover them, or they were written after it started): it will load them at its next "
-                         "restart")
-        if only_in_livy:
-            notes.append(f"Livy at {self._active} holds {only_in_livy:,} session(s) the store does not have: it will "
-                         "forget them at its next restart")
-        self.notes = notes
+        run.asked_held.update((q.session_type, q.session_id) for h, q in zip(mine, queries) if h is not None)
+        run.only_in_store += sum(1 for h in mine if h is None)
+        run.unconfirmed += sum(1 for h, answer in zip(mine, answers) if h is not None and answer is NOT_HELD)
         return answers
+
+    def start_run(self) -> None:
+        self._run = _LivyRun()
+
+    @property
+    def facts(self) -> Mapping[str, int]:  # type: ignore[override]
+        run = self._run
+        if not run.listed:
+            return {}
+        held = len(run.asked_held)
+        only_in_livy = sum(len(sessions) for sessions in run.listed.values()) - held
+        return {"held": held, "only_in_store": run.only_in_store, "only_in_livy": only_in_livy,
+                "unconfirmed": run.unconfirmed}
+
+    @property
+    def notes(self) -> Sequence[str]:  # type: ignore[override]
+        facts = self.facts
+        notes = []
+        if facts.get("unconfirmed"):
+            notes.append(f"Livy at {self._active} holds {facts['unconfirmed']:,} of the store's session ids with "
+                         "another or no appId than the store's record: those are decided without Livy (is it the "
+                         "Livy of this store?)")
+        if facts.get("only_in_store"):
+            notes.append(f"Livy at {self._active} does not hold {facts['only_in_store']:,} of the store's sessions "
+                         "(it failed to recover them, or they were written after it started): it will load them at "
+                         "its next restart")
+        if facts.get("only_in_livy"):
+            notes.append(f"Livy at {self._active} holds {facts['only_in_livy']:,} session(s) the store does not "
+                         "have: it will forget them at its next restart")
+        return notes
 
     # ------------------------------------------------------------------ the actuator (store.SessionActuator)
 

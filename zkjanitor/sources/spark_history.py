@@ -189,6 +189,8 @@ class SparkHistorySource(AppStateSource):
             kerberos=auth.kind == "kerberos", refused=self._refused_message, name="Spark History Server",
         )
         self._prefetched: Optional[Tuple[Optional[str], "Future[_HistoryIndex]"]] = None
+        self._run_index: Optional[Tuple[Optional[str], _HistoryIndex]] = None
+        """The run's listing and its bound (:meth:`lookup_many`)."""
 
     # ------------------------------------------------------------------ the AppStateSource API
 
@@ -210,27 +212,35 @@ class SparkHistorySource(AppStateSource):
         return index.answer(query)
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """All answers from one listing per server, bounded by the oldest session asked about.
+        """All answers from one listing per server and run, bounded by the oldest session asked about.
 
         Uses the listing :meth:`prefetch_for` started when its bound covers these
-        queries (once: a later call lists again).
+        queries; a later batch is answered from the run's listing when it covers
+        that batch too (the store is read oldest first), else it lists again.
         """
-        prefetched, self._prefetched = self._prefetched, None
         if not any(query.app_id for query in queries):
             return [NO_APP_ID] * len(queries)  # nothing to ask: no request
         bound = min_date(queries)
-        if prefetched is not None and _covers(prefetched[0], bound):
-            index = prefetched[1].result()
-        else:
-            if prefetched is not None:
-                wait([prefetched[1]])  # its connections are free again (one thread per server at a time)
-            index = self._index(bound)
+        if self._run_index is None or not _covers(self._run_index[0], bound):
+            prefetched, self._prefetched = self._prefetched, None
+            if prefetched is not None and _covers(prefetched[0], bound):
+                self._run_index = (prefetched[0], prefetched[1].result())
+            else:
+                if prefetched is not None:
+                    wait([prefetched[1]])  # its connections are free again (one thread per server at a time)
+                self._run_index = (bound, self._index(bound))
+        index = self._run_index[1]
         return [index.answer(query) for query in queries]
+
+    def start_run(self) -> None:
+        self._run_index = None  # prefetch_for starts the listing, once the first batch's bound is known
 
     def prefetch_for(self, queries: Sequence[AppQuery]) -> None:
         """Start the listing for ``queries`` in a background thread, for the next :meth:`lookup_many`."""
         if self._prefetched is None and any(query.app_id for query in queries):
             bound = min_date(queries)
+            if self._run_index is not None and _covers(self._run_index[0], bound):
+                return  # the run's listing answers them
             self._prefetched = (bound, _in_background(lambda: self._index(bound), "zkjanitor-history-prefetch"))
 
     def check(self) -> List[Finding]:

@@ -294,6 +294,20 @@ def _in_background(call: Callable[[], Any], name: str) -> "Future[Any]":
     return future
 
 
+class _RunCounts:
+    """What one run of :class:`YarnSource` saw across its batches."""
+
+    def __init__(self) -> None:
+        self.found = False
+        """Some application asked about is known to the RM."""
+        self.missing = 0
+        """Applications asked about that the RM does not know."""
+        self.unvouched = 0
+        """Of those, the ones no other fact explains (an appId newer than every RM's start does)."""
+        self.recent = 0
+        """Sessions created after the active RM started."""
+
+
 class YarnSource(AppStateSource):
     """Asks a YARN ResourceManager (or an HA set of them) about Livy's applications.
 
@@ -342,6 +356,12 @@ class YarnSource(AppStateSource):
         self._started_ms: Dict[str, int] = {}
         """Each RM's start (``clusterInfo.startedOn``) from the last probe: the newest cluster timestamp it gives."""
         self._prefetched: Optional["Future[_AppIndex]"] = None
+        self._run_index: Optional[_AppIndex] = None
+        """The run's listing (:meth:`start_run`): every batch is answered from it."""
+        self._run = _RunCounts()
+        self._knows_none: Optional[int] = None
+        """Set by a run that found none of the store's applications: how many it asked about; the next run
+        answers every "not found" ``rm-cannot-vouch``."""
 
     # ------------------------------------------------------------------ the AppStateSource API
 
@@ -360,31 +380,57 @@ class YarnSource(AppStateSource):
         return answer
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """All answers from one listing of every app the RM remembers: a constant number of requests.
+        """All answers from one listing of every app the RM remembers, per run: a constant number of requests.
 
-        Uses the listing :meth:`prefetch` started, if any (once: a later call
-        lists again). Sets :attr:`cannot_vouch` when the RM knows none of the
-        applications asked about: every "not found" is then ``rm-cannot-vouch``.
+        The listing :meth:`prefetch` started, if any, answers every batch of the
+        run. An RM that knows none of the store's applications cannot vouch for
+        its "not found" answers: a run is only known to be in that case at its
+        end, when :meth:`end_run` asks for the run again; in that second run
+        every "not found" is ``rm-cannot-vouch`` and :attr:`cannot_vouch` says why.
         """
-        prefetched, self._prefetched = self._prefetched, None
-        self.cannot_vouch = None
         if not any(_answer_without_yarn(query) is None for query in queries):
-            index = _AppIndex(())  # nothing to ask YARN: every answer comes without it
-        elif prefetched is not None:
-            index = prefetched.result()
-        else:
-            index = self._index_apps()
-        answers = list(map(index.answer, queries))
+            return list(map(_AppIndex(()).answer, queries))  # nothing to ask YARN: every answer comes without it
+        if self._run_index is None:
+            prefetched, self._prefetched = self._prefetched, None
+            self._run_index = prefetched.result() if prefetched is not None else self._index_apps()
+        answers = list(map(self._run_index.answer, queries))
         return answers if self.trust_absence else self._vouched(queries, answers)
+
+    def start_run(self) -> None:
+        if self._knows_none is not None:  # asked again: from the same listing, with what the first run saw
+            self.cannot_vouch = self._cannot_vouch_message()
+            return
+        self._run_index = None
+        self._run = _RunCounts()
+        self.cannot_vouch = None
+        self.prefetch()
+
+    def end_run(self) -> bool:
+        if self._knows_none is not None:  # the second run: its answers stand; the next scan starts afresh
+            self._knows_none = None
+            return False
+        if self._run.unvouched and not self._run.found:
+            self._knows_none = self._run.missing
+            self.cannot_vouch = self._cannot_vouch_message()
+            return True
+        return False
 
     def _vouched(self, queries: Sequence[AppQuery], answers: List[Lookup]) -> List[Lookup]:
         """``answers`` with every "not found" this RM cannot vouch for made non-authoritative (platform facts, 3.x).
 
         An appId newer than every RM's start was accepted elsewhere. And Livy
         submits to one cluster: an RM that knows none of the store's
-        applications cannot tell "forgotten" from "never mine".
+        applications cannot tell "forgotten" from "never mine" (see :meth:`lookup_many`).
         """
         missing = [at for at, answer in enumerate(answers) if answer is NOT_FOUND]
+        counting = self._knows_none is None  # the second run asks the same again
+        run = self._run
+        if counting:
+            started = self._started_ms.get(self._active or "")
+            if started is not None:
+                run.recent += sum(1 for query in queries if (query.created_ms or 0) > started)
+            run.found = run.found or any(answer.record is not None for answer in answers)
+            run.missing += len(missing)
         if not missing:
             return answers
         newer: Dict[str, bool] = {}  # per cluster timestamp: the ids of one store share a few
@@ -396,11 +442,10 @@ class YarnSource(AppStateSource):
                     newer[stamp] = self._newer_than_every_rm(app_id)
                 if newer[stamp]:
                     answers[at] = NEWER_THAN_RM
-        if any(answer.record is not None for answer in answers):
-            return answers
         still_missing = [at for at in missing if answers[at] is NOT_FOUND]
-        if still_missing:
-            self.cannot_vouch = self._cannot_vouch_message(queries, asked=len(missing))
+        if counting:
+            run.unvouched += len(still_missing)
+        else:
             for at in still_missing:
                 answers[at] = CANNOT_VOUCH
         return answers
@@ -411,17 +456,17 @@ class YarnSource(AppStateSource):
             return False
         return int(app_id[APP_ID_TIMESTAMP_AT:app_id.rindex("_")]) > max(self._started_ms.values())
 
-    def _cannot_vouch_message(self, queries: Sequence[AppQuery], asked: int) -> str:
+    def _cannot_vouch_message(self) -> str:
         base = self._active or ", ".join(self.urls)
         started = self._started_ms.get(self._active or "")
+        recent = self._run.recent
         if started is None:
             why = "so it cannot vouch that they are gone"
         else:
             when = datetime.fromtimestamp(started / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            recent = sum(1 for query in queries if (query.created_ms or 0) > started)
             why = (f"although {recent:,} session(s) were created after it started ({when})" if recent else
                    f"and no session was created since it started ({when}), so it cannot vouch that they are gone")
-        return (f"YARN ResourceManager {base} knows 0 of the store's {asked:,} applications, {why}: "
+        return (f"YARN ResourceManager {base} knows 0 of the store's {self._knows_none or 0:,} applications, {why}: "
                 "is this the cluster Livy submits to? (--trust-yarn-absence overrides)")
 
     def prefetch(self) -> None:

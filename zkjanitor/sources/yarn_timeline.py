@@ -141,6 +141,8 @@ class YarnTimelineSource(AppStateSource):
             kerberos=auth.kind == "kerberos", refused=self._refused_message, name="YARN Timeline",
         )
         self._prefetched: Optional["Future[_TimelineIndex]"] = None
+        self._run_index: Optional[_TimelineIndex] = None
+        """The run's listing (:meth:`start_run`): every batch is answered from it."""
 
     # ------------------------------------------------------------------ the AppStateSource API
 
@@ -163,15 +165,17 @@ class YarnTimelineSource(AppStateSource):
         return found(record, SOURCE)
 
     def lookup_many(self, queries: Sequence[AppQuery]) -> List[Lookup]:
-        """All answers from one listing (the one :meth:`prefetch` started, if any: once)."""
-        prefetched, self._prefetched = self._prefetched, None
+        """All answers from one listing per run (the one :meth:`prefetch` started, if any)."""
         if not any(query.app_id or (query.app_tag or "").strip() for query in queries):
-            index = _TimelineIndex(())  # nothing to ask: no request
-        elif prefetched is not None:
-            index = prefetched.result()
-        else:
-            index = self._index()
-        return [index.answer(query) for query in queries]
+            return list(map(_TimelineIndex(()).answer, queries))  # nothing to ask: no request
+        if self._run_index is None:
+            prefetched, self._prefetched = self._prefetched, None
+            self._run_index = prefetched.result() if prefetched is not None else self._index()
+        return list(map(self._run_index.answer, queries))
+
+    def start_run(self) -> None:
+        self._run_index = None
+        self.prefetch()
 
     def prefetch(self) -> None:
         """List the server's apps in a background thread, for the next :meth:`lookup_many`."""

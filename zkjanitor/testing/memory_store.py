@@ -38,6 +38,10 @@ class Record(NamedTuple):
     mtime_ms: int
 
 
+READ_BATCH = 1000
+"""Sessions handed to a read's ``sink`` at a time, as ZooKeeper's multiRead batches are."""
+
+
 class MemoryStore:
     """Records by absolute path (``/<prefix>/v1/batch/7``), with ZooKeeper's versions and times."""
 
@@ -88,8 +92,8 @@ class MemoryStore:
 
     # -- SessionStore ----------------------------------------------------------------------------------------
 
-    def read(self, types: Sequence[SessionType], *,
-             progress: Optional[Callable[[int, int], None]] = None) -> Inventory:
+    def read(self, types: Sequence[SessionType], *, progress: Optional[Callable[[int, int], None]] = None,
+             sink: Optional[Callable[[List[Session]], None]] = None) -> Inventory:
         root = store_root(self.prefix)
         if not any(path.startswith(root + "/v1/") for path in self.records):
             raise StoreNotFound(f"no Livy state store at {root} in {self.location}")
@@ -117,6 +121,10 @@ class MemoryStore:
                 sessions.append(decode_session(session_type, znode, session_id))
         if progress is not None:
             progress(len(sessions), len(sessions))
+        if sink is not None:
+            for start in range(0, len(sessions), READ_BATCH):
+                sink(sessions[start:start + READ_BATCH])
+            sessions = []
         return Inventory(self.prefix, sessions, parents, [], "memory")
 
     @contextlib.contextmanager

@@ -35,13 +35,15 @@ def read_inventory(
     *,
     read_method: str = "auto",
     progress: Optional[Callable[[int, int], None]] = None,
+    sink: Optional[Callable[[List[Session]], None]] = None,
 ) -> Inventory:
     """List and read every session znode of the given types.
 
     Sessions come in the order every listing shows them: batch before
     interactive, each by id. Raises :class:`StoreNotFound` when ``/<prefix>``
     does not exist at all. ``progress(done, total)`` is called as session
-    znodes are read.
+    znodes are read. With ``sink``, each batch of sessions goes to it as it is
+    read (while the next batches are in flight) and ``Inventory.sessions`` is empty.
     """
     root = store_root(prefix)
     if client.exists(root) is None:
@@ -88,11 +90,12 @@ def read_inventory(
 
     total = sum(len(names) for _, _, names in to_read)
     sessions: List[Session] = []
+    take = sessions.extend if sink is None else sink
     unreadable: List[Tuple[str, str]] = []
     anomalies: List[Tuple[str, str]] = []
     method_used = read_method
+    done_before = 0
     for session_type, path, names in to_read:
-        done_before = len(sessions) + len(unreadable)
         report = (lambda n, base=done_before: progress(base + n, total)) if progress else None
 
         def decode(znodes: List[Znode], session_type: SessionType = session_type, name_at: int = len(path) + 1) -> None:
@@ -103,11 +106,12 @@ def read_inventory(
             if odd:
                 anomalies.extend(odd)
                 znodes = [znode for znode in znodes if znode.not_a_session is None]
-            sessions.extend([decode_session(session_type, znode, int(znode.path[name_at:])) for znode in znodes])
+            take([decode_session(session_type, znode, int(znode.path[name_at:])) for znode in znodes])
 
         result = read_children(client, path, names, method=read_method, progress=report, sink=decode)
         method_used = result.method
         unreadable.extend(result.errors)
+        done_before += len(names)
     return Inventory(prefix, sessions, parents, unreadable, method_used, anomalies)
 
 

@@ -26,7 +26,7 @@ from zkjanitor.inventory import (
     parent_path,
     store_root,
 )
-from zkjanitor.model import SessionReport, SessionType
+from zkjanitor.model import Session, SessionReport, SessionType
 from zkjanitor.prune import Progress, PruneResult
 from zkjanitor.restore import RestoreOutcome
 from zkjanitor.scan import CHILDREN_REPLY_WARN_BYTES
@@ -59,9 +59,10 @@ class ZooKeeperStore:
         with connected(options) as client:
             yield cls(client, options.connect, prefix, read_method=read_method)
 
-    def read(self, types: Sequence[SessionType], *,
-             progress: Optional[Callable[[int, int], None]] = None) -> Inventory:
-        return read_inventory(self.client, self.prefix, types, read_method=self.read_method, progress=progress)
+    def read(self, types: Sequence[SessionType], *, progress: Optional[Callable[[int, int], None]] = None,
+             sink: Optional[Callable[[List[Session]], None]] = None) -> Inventory:
+        return read_inventory(self.client, self.prefix, types, read_method=self.read_method, progress=progress,
+                              sink=sink)
 
     def lock(self, identifier: Optional[str] = None) -> ContextManager[None]:
         return prune_lock(self.client, self.prefix, identifier=identifier or default_identifier())
