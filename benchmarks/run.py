@@ -536,9 +536,12 @@ def top_level_values(path: Path, keys: Sequence[str]) -> Dict[str, Any]:
     if closed and set(found) == set(keys):
         return found
     if path.stat().st_size <= 64 * 1024 * 1024:
-        with open(path, "rb") as whole:
-            document = json.load(whole)
-        if all(key in document for key in keys):
+        try:
+            with open(path, "rb") as whole:
+                document = json.load(whole)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and all(key in document for key in keys):
             return {key: document[key] for key in keys}
     raise BenchmarkError(f"{path.name}: no top-level {', '.join(keys)} in zkjanitor's JSON (or it is cut short)")
 
