@@ -80,8 +80,8 @@ bench: setup
 	$(PY) benchmarks/run.py
 
 # 1,000,000 sessions, nearly all stale: peak RSS and wall time of scan (table), scan --format json and
-# prune --apply against the issue's targets; no baselines (too slow at 1M). About 2-5 minutes, ZooKeeper at
-# -Xmx4g and ~3 GB in the temporary directory. benchmarks/run.py --million --sizes 10k,40k,100k runs both.
+# prune --apply against the issue's targets; no baselines (too slow at 1M). About 2 minutes here, ZooKeeper at
+# -Xmx4g and ~2 GB in the temporary directory. benchmarks/run.py --million --sizes 10k,40k,100k runs both.
 bench-1m: setup
 	$(PY) benchmarks/run.py --million
 

@@ -1032,7 +1032,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--million", action="store_true",
                         help=f"measure {MILLION:,} sessions instead (make bench-1m): scan (table), scan --format "
                              "json and prune --apply, one run each, no baselines; the sizes of --sizes, if given, "
-                             "run first. Takes about 5 minutes")
+                             "run first. Takes about 2 minutes")
     parser.add_argument("--million-sessions", type=_sizes, metavar="N",
                         help=f"with --million: another N than {MILLION:,} (e.g. 20k for a smoke run of that path)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
