@@ -21,15 +21,24 @@ It prints one table with each figure as a ratio to its baseline, the targets of
 the issue with PASS/FAIL, and the machine. It exits 0 even when a target fails
 (it measures; it does not gate), but says so loudly. Everything runs on
 127.0.0.1 and every server and temporary directory is removed, even on Ctrl-C.
+
+``--million`` (``make bench-1m``) measures 1,000,000 sessions instead, nearly
+all stale (``MILLION_MIX``): ``zkjanitor scan`` with its table, ``scan
+--format json`` and ``prune --apply`` of every stale session, each once, for
+wall time and peak RSS against the issue's memory targets and time goals. The
+baselines are left out at that size (the get loop would take ~6 minutes,
+``zkCli.sh deleteall`` ~3). With ``--sizes`` as well, those sizes run first.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import gc
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -41,14 +50,14 @@ from contextlib import ExitStack
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from kazoo.client import KazooClient
 
 import zkjanitor
 from zkjanitor.inventory import children_reply_bytes
 from zkjanitor.model import SessionType, Verdict
-from zkjanitor.testing.seeder import SeedZnode, build_scenario, seed
+from zkjanitor.testing.seeder import Scenario, SeedZnode, build_scenario, seed
 from zkjanitor.testing.spark_history_double import SparkHistoryDouble
 from zkjanitor.testing.yarn_double import YarnDouble
 from zkjanitor.testing.zkserver import ZKCLI, ZooKeeperServer, four_letter_word
@@ -72,6 +81,30 @@ ZK_START_TIMEOUT_S = 120.0
 JAVA_CLIENT_MAX_BUFFER = 1024 * 1024
 """jute.maxbuffer of zkCli.sh's Java client (ZooKeeper >= 3.6): a bigger getChildren reply fails."""
 RAISED_JUTE_MAXBUFFER = 8 * 1024 * 1024
+
+MILLION = 1_000_000
+MILLION_MIX: Dict[str, float] = {
+    "app-forgotten": 0.991,
+    "never-submitted": 0.005,
+    "app-finished": 0.001,
+    "app-active": 0.001,
+    "within-grace": 0.001,
+    "not-a-yarn-app": 0.0005,
+    "corrupt": 0.0005,
+}
+"""``--million``'s store: ~997k stale sessions (prune's target), ~3,000 live, unknown or corrupt.
+
+At 1M, 0.001 of finished apps is exactly the 1,000 the ResourceManager remembers.
+"""
+MILLION_COMMAND_TIMEOUT_S = 1800.0
+"""Upper bound on one command at 1M (the issue measured a prune of 1M at 59 s)."""
+MILLION_ZK_START_TIMEOUT_S = 600.0
+"""A restart replays 1M creates from the transaction log before it serves."""
+MILLION_SCAN_RSS_MAX_MB = 200.0
+MILLION_PRUNE_RSS_MAX_MB = 400.0
+MILLION_SCAN_GOAL_S = 10.0
+MILLION_PRUNE_GOAL_S = 30.0
+"""Time goals at 1M on the 2-core machine (measured before: scan 12–17 s, prune 59 s); shown, not targets."""
 
 # The issue's targets.
 SCAN_TARGET_SIZE = 40_000
@@ -114,6 +147,32 @@ class SizeResult(NamedTuple):
     """``scan --spark-history``: YARN first, then a Spark History Server that has every stale app's log."""
     history_requests: int = 0
     """Requests the History Server got in the most requested of those runs."""
+
+
+class MillionResult(NamedTuple):
+    """``--million``: the three zkjanitor commands on one store of (by default) 1,000,000 sessions."""
+
+    sessions: int
+    stale: int
+    scenario_seconds: float
+    """Building the scenario in the benchmark's memory."""
+    seed_seconds: float
+    """Creating the znodes, the restart onto the real clock included."""
+    widest_children_mb: float
+    """The largest getChildren reply (the batch directory's listing), as the server sends it."""
+    zookeeper_heap: str
+    scan_table: Run
+    scan_table_bytes: int
+    scan_json: Run
+    scan_json_bytes: int
+    prune: Run
+    pruned: int
+    backup_bytes: int
+    zookeeper_version: str
+    zookeeper_peak_rss_mb: float
+    """The ZooKeeper JVM's VmHWM after the prune (0 when unknown)."""
+    total_seconds: float
+    """The whole measurement: building, seeding, the three commands and the checks."""
 
 
 class Environment(NamedTuple):
@@ -291,10 +350,17 @@ def zkcli(server: ZooKeeperServer, workdir: Path, label: str, *command: str, fla
 
 
 def heap_for(sessions: int) -> str:
-    """ZooKeeper's -Xmx for a store of this size (100k znodes of ~300 B need ~230 MB live)."""
+    """ZooKeeper's -Xmx for a store of this size (100k znodes of ~300 B need ~230 MB live).
+
+    Beyond 200k, 4 GB per million sessions (rounded up to whole GB): 1M -> ``4g``.
+    """
     if sessions <= 20_000:
         return "256m"
-    return "512m" if sessions <= 50_000 else "1g"
+    if sessions <= 50_000:
+        return "512m"
+    if sessions <= 200_000:
+        return "1g"
+    return f"{-(-sessions * 4 // 1_000_000)}g"
 
 
 def _seed_store(server: ZooKeeperServer, scenario_old: Sequence[SeedZnode], scenario_recent: Sequence[SeedZnode],
@@ -434,6 +500,218 @@ def _zkcli_deleteall(
     return seconds, total, startup, flags
 
 
+# ----------------------------------------------------------------------------- one million sessions
+
+
+def top_level_values(path: Path, keys: Sequence[str]) -> Dict[str, Any]:
+    """The values of some top-level keys of a JSON document, without loading the rest of it.
+
+    zkjanitor writes its documents indented by two (a session array one
+    element per line, deeper), so a line starting with two spaces and a quote
+    starts a top-level key. A scan of 1M is a document of some hundreds of MB
+    that ``json.load`` would turn into gigabytes here. A document written
+    otherwise (not indented) is loaded whole if it is small, else refused.
+    """
+    wanted = {f'  "{key}": ': key for key in keys}
+    found: Dict[str, Any] = {}
+    current: Optional[str] = None
+    parts: List[str] = []
+    closed = False
+
+    def finish() -> None:
+        if current is not None:
+            found[current] = json.loads("".join(parts).rstrip().rstrip(","))
+
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith('  "'):
+                finish()
+                current = next((key for prefix, key in wanted.items() if line.startswith(prefix)), None)
+                parts = [line[len(f'  "{current}": '):]] if current is not None else []
+            elif line.startswith("}"):
+                finish()
+                current, closed = None, True
+            elif current is not None:
+                parts.append(line)
+    if closed and set(found) == set(keys):
+        return found
+    if path.stat().st_size <= 64 * 1024 * 1024:
+        try:
+            with open(path, "rb") as whole:
+                document = json.load(whole)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and all(key in document for key in keys):
+            return {key: document[key] for key in keys}
+    raise BenchmarkError(f"{path.name}: no top-level {', '.join(keys)} in zkjanitor's JSON (or it is cut short)")
+
+
+def _million_store(sessions: int, now_ms: int) -> Tuple[Scenario, int]:
+    """The ``--million`` scenario (``MILLION_MIX``) and its number of stale sessions."""
+    gc.disable()  # a million acyclic records: the cyclic collector would only walk them again and again
+    try:
+        scenario = build_scenario(
+            sessions, seed=SCENARIO_SEED, now_ms=now_ms, mix=MILLION_MIX,
+            retained_finished_apps=RETAINED_FINISHED_APPS,
+        )
+    finally:
+        gc.enable()
+    stale_keys = {key for key, (verdict, _) in scenario.expected.items() if verdict == Verdict.STALE.value}
+    if any((z.type, int(z.name)) in stale_keys for z in scenario.recent_znodes):
+        raise BenchmarkError("the scenario has stale sessions among the recent ones; --older-than would skip them")
+    return scenario, len(stale_keys)
+
+
+def _count_sessions(connect: str) -> Tuple[int, int]:
+    """Session znodes under ``/PREFIX/v1/*`` and the largest getChildren reply in bytes."""
+    client = _client(connect)
+    try:
+        count = widest = 0
+        for session_type in SessionType:
+            names = client.get_children(f"/{PREFIX}/v1/{session_type.value}")
+            count += sum(1 for name in names if name.isdigit())
+            widest = max(widest, children_reply_bytes(names))
+        return count, widest
+    finally:
+        client.stop()
+        client.close()
+
+
+def _server_peak_rss_mb(server: ZooKeeperServer) -> float:
+    """The ZooKeeper process's high-water mark of resident memory (VmHWM), 0.0 if unknown."""
+    process = getattr(server, "_process", None)
+    try:
+        status = Path(f"/proc/{process.pid}/status").read_text() if process is not None else ""
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def measure_million(sessions: int, *, workdir: Path, log: "Log") -> MillionResult:
+    """Seed ``sessions`` sessions (nearly all stale) and measure a table scan, a JSON scan and a prune of them.
+
+    Each command runs once, as its own process (wall time, peak RSS, YARN
+    requests): a scan at this size takes long enough that its spread matters
+    less than at 10k, and a prune empties the store.
+    """
+    started = time.perf_counter()
+    now_ms = int(time.time() * 1000)
+    scenario, stale = _million_store(sessions, now_ms)
+    scenario_seconds = time.perf_counter() - started
+    apps = scenario.apps
+    log(f"N={sessions:,}: built the scenario ({stale:,} stale) in {scenario_seconds:.1f} s")
+
+    heap = heap_for(sessions)
+    with ExitStack() as stack:
+        server = ZooKeeperServer(data_dir=workdir / "zk", faketime=OLD_CLOCK, heap=heap)
+        stack.callback(server.stop)
+        server.start(timeout=MILLION_ZK_START_TIMEOUT_S)
+        seed_started = time.perf_counter()
+        client = _client(server.connect_string)
+        try:
+            seed(client, PREFIX, scenario.old_znodes, counters=scenario.counters)
+        finally:
+            client.stop()
+            client.close()
+        recent = scenario.recent_znodes
+        del scenario  # the old znodes (most of the benchmark's memory) are no longer needed
+        server.restart(timeout=MILLION_ZK_START_TIMEOUT_S)
+        client = _client(server.connect_string)
+        try:
+            seed(client, PREFIX, recent)
+        finally:
+            client.stop()
+            client.close()
+        seed_seconds = time.perf_counter() - seed_started
+        seeded, widest = _count_sessions(server.connect_string)
+        if seeded != sessions:
+            raise BenchmarkError(f"the store holds {seeded:,} sessions after seeding, not {sessions:,}")
+        log(f"N={sessions:,}: seeded in {seed_seconds:.1f} s (ZooKeeper -Xmx{heap}; restart included); "
+            f"widest getChildren reply {widest / 2**20:.1f} MB")
+        yarn = stack.enter_context(YarnDouble(max_completed_apps=RETAINED_FINISHED_APPS))
+        yarn.add_apps(apps)
+        store = ["--zk", server.connect_string, "--prefix", PREFIX, "--yarn", yarn.url]
+        log(f"N={sessions:,}: not measured at this size: the sequential get loop (~6 min at 1M) and "
+            "zkCli.sh deleteall (~3 min)")
+
+        # Not counted: the freshly restarted server's JVM compiles its read path during its first requests.
+        warm_up, _ = run_table_scan(store, yarn=yarn, workdir=workdir, label="warm-up", sessions=sessions)
+        log(f"N={sessions:,}: zkjanitor scan (warm-up, not counted): {warm_up.seconds:.1f} s")
+        scan_table, table_bytes = run_table_scan(store, yarn=yarn, workdir=workdir, label="scan-table",
+                                                 sessions=sessions)
+        log(f"N={sessions:,}: zkjanitor scan (table): {scan_table.seconds:.1f} s, {scan_table.peak_rss_mb:.0f} MB")
+
+        scan_json, json_bytes, values = run_zkjanitor_to_file(
+            ["scan", *store], yarn=yarn, workdir=workdir, label="scan-json", keys=("summary",))
+        _check_scan(values, sessions, stale)
+        log(f"N={sessions:,}: zkjanitor scan --format json: {scan_json.seconds:.1f} s, "
+            f"{scan_json.peak_rss_mb:.0f} MB, {json_bytes / 2**20:.0f} MB of JSON")
+
+        backup = workdir / "backup.jsonl"
+        prune, _, values = run_zkjanitor_to_file(
+            ["prune", *store, "--older-than", OLDER_THAN, "--apply", "--yes", "--backup", str(backup)],
+            yarn=yarn, workdir=workdir, label="prune", keys=("deleted",))
+        pruned = int(values["deleted"])
+        if pruned != stale:
+            raise BenchmarkError(f"prune deleted {pruned:,} znodes, not the {stale:,} stale ones")
+        left, _ = _count_sessions(server.connect_string)
+        if left != sessions - stale:
+            raise BenchmarkError(f"{left:,} sessions are left after the prune, not {sessions - stale:,}")
+        backup_bytes = backup.stat().st_size if backup.exists() else 0
+        log(f"N={sessions:,}: zkjanitor prune --apply: {prune.seconds:.1f} s, {prune.peak_rss_mb:.0f} MB "
+            f"({pruned:,} deleted, {left:,} left; backup {backup_bytes / 2**20:.0f} MB)")
+        version = _zookeeper_version(server)
+        server_rss = _server_peak_rss_mb(server)
+    return MillionResult(
+        sessions, stale, scenario_seconds, seed_seconds, widest / 2**20, heap, scan_table, table_bytes,
+        scan_json, json_bytes, prune, pruned, backup_bytes, version, server_rss, time.perf_counter() - started,
+    )
+
+
+def run_table_scan(
+    store: Sequence[str], *, yarn: YarnDouble, workdir: Path, label: str, sessions: int
+) -> Tuple[Run, int]:
+    """``zkjanitor scan`` with its default output (the table, for a person), to a file; its Run and output size."""
+    stdout_path, stderr_path = workdir / f"{label}.txt", workdir / f"{label}.stderr"
+    yarn.reset_requests()
+    seconds, rss_mb, code = run_measured(
+        zkjanitor_command("scan", *store), env=_child_env(), stdout_path=stdout_path, stderr_path=stderr_path,
+        timeout=MILLION_COMMAND_TIMEOUT_S,
+    )
+    requests = yarn.request_count
+    text = stdout_path.read_text(errors="replace")
+    if code != 0:
+        raise BenchmarkError(f"zkjanitor scan exited {code}: {stderr_path.read_text(errors='replace')[-2000:]}")
+    if not re.search(rf"\b{sessions:,}\s+sessions\b", text):
+        raise BenchmarkError(f"zkjanitor scan's table does not say {sessions:,} sessions:\n{text[:2000]}")
+    stdout_path.unlink()
+    return Run(seconds, rss_mb, requests), len(text.encode("utf-8"))
+
+
+def run_zkjanitor_to_file(
+    args: Sequence[str], *, yarn: YarnDouble, workdir: Path, label: str, keys: Sequence[str]
+) -> Tuple[Run, int, Dict[str, Any]]:
+    """Like :func:`run_zkjanitor`, but reads only ``keys`` of the (large) JSON; its Run, JSON size and those values."""
+    stdout_path, stderr_path = workdir / f"{label}.json", workdir / f"{label}.stderr"
+    yarn.reset_requests()
+    seconds, rss_mb, code = run_measured(
+        zkjanitor_command(*args, "--format", "json"), env=_child_env(),
+        stdout_path=stdout_path, stderr_path=stderr_path, timeout=MILLION_COMMAND_TIMEOUT_S,
+    )
+    requests = yarn.request_count
+    if code != 0:
+        raise BenchmarkError(
+            f"zkjanitor {' '.join(args[:1])} exited {code}: {stderr_path.read_text(errors='replace')[-2000:]}"
+        )
+    size = stdout_path.stat().st_size
+    values = top_level_values(stdout_path, keys)
+    stdout_path.unlink()
+    return Run(seconds, rss_mb, requests), size, values
+
+
 # ----------------------------------------------------------------------------- environment
 
 
@@ -469,7 +747,9 @@ def _zookeeper_version(server: ZooKeeperServer) -> str:
     return "unknown"
 
 
-def describe_environment(load_start: Tuple[float, float, float], results: Sequence[SizeResult]) -> Environment:
+def describe_environment(
+    load_start: Tuple[float, float, float], results: Sequence[Union[SizeResult, MillionResult]]
+) -> Environment:
     """The machine, its load and the versions of everything measured."""
     zookeeper = sorted({r.zookeeper_version for r in results})
     versions = ", ".join(
@@ -477,7 +757,8 @@ def describe_environment(load_start: Tuple[float, float, float], results: Sequen
             f"zkjanitor {zkjanitor.__version__}",
             f"Python {platform.python_version()}",
             *(f"{name} {metadata.version(name)}" for name in ("kazoo", "click", "rich")),
-            f"ZooKeeper {'/'.join(zookeeper)} (server and zkCli.sh)",
+            f"ZooKeeper {'/'.join(zookeeper)} "
+            + ("(server and zkCli.sh)" if any(isinstance(r, SizeResult) for r in results) else "(server)"),
             _first_line(["java", "-version"]),
         ]
     )
@@ -615,29 +896,102 @@ def linearity(results: Sequence[SizeResult]) -> Judgement:
     return Judgement(target, passed, "; ".join(parts))
 
 
-def report(results: Sequence[SizeResult], environment: Environment) -> str:
-    """The whole printout: table, targets, machine."""
-    judgements = judge(results)
-    failed = [j for j in judgements if j.passed is False]
-    lines = [
-        f"zkjanitor benchmark, {environment.date}",
-        "",
-        table(results),
-        "",
-        "Targets (ratios from this one run; µs/session = wall time / N):",
+def judge_million(result: MillionResult) -> List[Judgement]:
+    """The issue's memory targets at 1M: peak RSS of each scan and of the prune."""
+    n = f"{result.sessions:,}"
+    return [
+        Judgement(f"peak RSS of scan (table) at {n} ≤ {MILLION_SCAN_RSS_MAX_MB:.0f} MB",
+                  result.scan_table.peak_rss_mb <= MILLION_SCAN_RSS_MAX_MB, f"{result.scan_table.peak_rss_mb:,.0f} MB"),
+        Judgement(f"peak RSS of scan --format json at {n} ≤ {MILLION_SCAN_RSS_MAX_MB:.0f} MB",
+                  result.scan_json.peak_rss_mb <= MILLION_SCAN_RSS_MAX_MB, f"{result.scan_json.peak_rss_mb:,.0f} MB"),
+        Judgement(f"peak RSS of prune --apply of {result.pruned:,} stale ≤ {MILLION_PRUNE_RSS_MAX_MB:.0f} MB",
+                  result.prune.peak_rss_mb <= MILLION_PRUNE_RSS_MAX_MB, f"{result.prune.peak_rss_mb:,.0f} MB"),
     ]
+
+
+def million_goals(result: MillionResult) -> List[Judgement]:
+    """The issue's time goals at 1M on a 2-core machine: shown as met or not, never a failed target."""
+    scans = (result.scan_table.seconds, result.scan_json.seconds)
+    return [
+        Judgement(f"scan of {result.sessions:,} ≤ {MILLION_SCAN_GOAL_S:.0f} s (table and JSON)",
+                  max(scans) <= MILLION_SCAN_GOAL_S, f"table {scans[0]:.1f} s, JSON {scans[1]:.1f} s"),
+        Judgement(f"prune --apply of {result.pruned:,} stale ≤ {MILLION_PRUNE_GOAL_S:.0f} s",
+                  result.prune.seconds <= MILLION_PRUNE_GOAL_S, f"{result.prune.seconds:.1f} s"),
+    ]
+
+
+def million_lines(result: MillionResult) -> List[str]:
+    """The ``--million`` part of the printout: store, table, targets, goals, durations."""
+    n = result.sessions
+    lines = [
+        f"{n:,} sessions (--million): {result.stale:,} stale, {n - result.stale:,} live, unknown or corrupt; "
+        f"ZooKeeper -Xmx{result.zookeeper_heap}"
+        + (f" (its peak RSS {result.zookeeper_peak_rss_mb:,.0f} MB)" if result.zookeeper_peak_rss_mb else "")
+        + f"; widest getChildren reply {result.widest_children_mb:.1f} MB",
+        "",
+        "| N | measurement | wall s | µs/session | peak RSS MB | YARN requests | output |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    rows = [
+        ("`zkjanitor scan` (table, to a file)", result.scan_table, f"{result.scan_table_bytes / 1024:.1f} kB"),
+        ("`zkjanitor scan --format json` (to a file)", result.scan_json,
+         f"{result.scan_json_bytes / 2**20:,.0f} MB of JSON"),
+        (f"`zkjanitor prune --older-than {OLDER_THAN} --apply` of {result.pruned:,} stale "
+         "(scan, lock, backup, version checks)", result.prune, f"backup {result.backup_bytes / 2**20:,.0f} MB"),
+    ]
+    for what, run, output in rows:
+        lines.append(f"| {n:,} | {what} | {run.seconds:.2f} | {run.seconds / n * 1e6:.1f} | "
+                     f"{run.peak_rss_mb:,.0f} | {run.yarn_requests} | {output} |")
+    lines += [
+        "",
+        f"Not measured at {n:,}: the baselines (the sequential kazoo get loop would take ~6 min at 1M, "
+        "zkCli.sh deleteall ~3 min).",
+        f"Targets at {n:,} sessions:",
+    ]
+    for judgement in judge_million(result):
+        mark = {True: "PASS", False: "FAIL", None: "----"}[judgement.passed]
+        lines.append(f"  {mark}  {judgement.target}: {judgement.detail}")
+    lines.append("Goals (on a 2-core machine; shown, not judged as targets):")
+    for goal in million_goals(result):
+        lines.append(f"  goal {'met' if goal.passed else 'NOT met'}: {goal.target}: {goal.detail}")
+    lines += [
+        f"The {n:,} run took {result.total_seconds:.0f} s: building the scenario {result.scenario_seconds:.0f} s, "
+        f"seeding {result.seed_seconds:.0f} s (a restart included), then a warm-up scan (not counted), "
+        "the three commands (one run each; wall times include Python's start-up) and checks.",
+    ]
+    return lines
+
+
+def report(results: Sequence[SizeResult], environment: Environment, million: Optional[MillionResult] = None) -> str:
+    """The whole printout: table, targets, the 1M measurement if any, machine."""
+    judgements = judge(results) if results else []
+    failed = [j for j in judgements if j.passed is False]
+    lines = [f"zkjanitor benchmark, {environment.date}"]
+    if results:
+        lines += [
+            "",
+            table(results),
+            "",
+            "Targets (ratios from this one run; µs/session = wall time / N):",
+        ]
     for judgement in judgements:
         mark = {True: "PASS", False: "FAIL", None: "----"}[judgement.passed]
         lines.append(f"  {mark}  {judgement.target}: {judgement.detail}")
+    if million is not None:
+        failed += [j for j in judge_million(million) if j.passed is False]
+        lines += ["", *million_lines(million)]
     lines += [
         "",
         f"Machine: {environment.cpus} CPUs ({environment.cpu}), {environment.system}",
         "Load average (1/5/15 min): at start " + " ".join(f"{x:.2f}" for x in environment.load_start)
         + ", at end " + " ".join(f"{x:.2f}" for x in environment.load_end),
         f"Versions: {environment.versions}",
-        "zkjanitor scan: the median of its runs; every other figure: one run. Wall times include",
-        "process start-up for zkjanitor and zkCli.sh (JVM), but not for the get loop.",
     ]
+    if results:
+        lines += [
+            "zkjanitor scan: the median of its runs; every other figure: one run. Wall times include",
+            "process start-up for zkjanitor and zkCli.sh (JVM), but not for the get loop.",
+        ]
     if failed:
         banner = f"*** {len(failed)} TARGET(S) FAILED: " + "; ".join(j.target for j in failed) + " ***"
         lines += ["", banner]
@@ -675,9 +1029,23 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: N={','.join(map(str, QUICK_SIZES))}, scans run once")
     parser.add_argument("--repeat", type=int, help="runs of zkjanitor scan per N; the median counts (default 5)")
+    parser.add_argument("--million", action="store_true",
+                        help=f"measure {MILLION:,} sessions instead (make bench-1m): scan (table), scan --format "
+                             "json and prune --apply, one run each, no baselines; the sizes of --sizes, if given, "
+                             "run first. Takes about 2 minutes")
+    parser.add_argument("--million-sessions", type=_sizes, metavar="N",
+                        help=f"with --million: another N than {MILLION:,} (e.g. 20k for a smoke run of that path)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
-    args.sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    if args.million_sessions is not None:
+        if not args.million or len(args.million_sessions) != 1:
+            parser.error("--million-sessions wants one size, and --million")
+        args.million_sessions = args.million_sessions[0]
+    else:
+        args.million_sessions = MILLION
+    if args.million and args.quick:
+        parser.error("--quick and --million do not go together (--million --million-sessions 20k is a quick one)")
+    args.sizes = args.sizes or ([] if args.million else list(QUICK_SIZES if args.quick else DEFAULT_SIZES))
     args.repeat = args.repeat or (1 if args.quick else 5)
     if not 1 <= args.repeat <= 10:
         parser.error("--repeat must be between 1 and 10")
@@ -696,6 +1064,15 @@ def measure(sizes: Sequence[int], *, repeat: int, log: Log) -> Iterator[SizeResu
             yield measure_size(sessions, repeat=repeat, workdir=workdir, log=log)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure_million_in_tempdir(sessions: int, *, log: Log) -> MillionResult:
+    """:func:`measure_million` in a temporary directory of its own, removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"zkjanitor-bench-{sessions}-"))
+    try:
+        return measure_million(sessions, workdir=workdir, log=log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def compile_bytecode() -> None:
@@ -719,13 +1096,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     load_start = os.getloadavg()
     try:
         results = list(measure(args.sizes, repeat=args.repeat, log=log))
+        million = measure_million_in_tempdir(args.million_sessions, log=log) if args.million else None
     except KeyboardInterrupt:
         print("zkjanitor benchmark: interrupted; servers stopped and temporary files removed", file=sys.stderr)
         return 130
     except BenchmarkError as error:
         print(f"zkjanitor benchmark: INVALID RUN: {error}", file=sys.stderr)
         return 1
-    text = report(results, describe_environment(load_start, results))
+    measured: List[Union[SizeResult, MillionResult]] = [*results, *([million] if million else [])]
+    text = report(results, describe_environment(load_start, measured), million)
+    log(f"done in {time.monotonic() - log.started:.0f} s")
     print(text, flush=True)
     if "TARGET(S) FAILED" in text:
         print(text.splitlines()[-1], file=sys.stderr)

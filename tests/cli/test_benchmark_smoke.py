@@ -129,3 +129,76 @@ def test_a_scan_asks_yarn_the_same_few_questions_for_100_or_5000_sessions(zk_cli
         requests[sessions] = yarn_rm.request_count
 
     assert requests[100] == requests[5000] <= bench.MAX_YARN_REQUESTS
+
+
+# ----------------------------------------------------------------------------- --million (make bench-1m)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not ZKCLI.exists(), reason="Debian's zookeeper package is not installed")
+def test_the_million_path_runs_end_to_end_on_a_small_store():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ZKJANITOR_")}
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--million", "--million-sessions", "2k", "--quiet"],
+        capture_output=True, text=True, timeout=280, env=env, check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = completed.stdout
+    for row in ("`zkjanitor scan` (table, to a file)", "`zkjanitor scan --format json` (to a file)",
+                "`zkjanitor prune --older-than 1h --apply` of 1,994 stale"):
+        assert any(line.startswith("| 2,000 |") and row in line for line in report.splitlines()), row
+    assert "PASS  peak RSS of prune --apply of 1,994 stale ≤ 400 MB" in report
+    assert "goal met: scan of 2,000 ≤ 10 s" in report
+    assert "Not measured at 2,000: the baselines" in report
+    assert "sequential kazoo `get` loop" not in report  # --million alone measures only the 1M path
+    assert "ZooKeeper 3." in report
+
+
+def million_result(*, scan_rss: float, json_rss: float, prune_rss: float, scan: float, prune: float):
+    return bench.MillionResult(
+        sessions=1_000_000, stale=997_000, scenario_seconds=12.0, seed_seconds=29.0, widest_children_mb=8.5,
+        zookeeper_heap="4g", scan_table=bench.Run(scan, scan_rss, 2), scan_table_bytes=4800,
+        scan_json=bench.Run(scan + 1, json_rss, 2), scan_json_bytes=490 * 2**20, prune=bench.Run(prune, prune_rss, 2),
+        pruned=997_000, backup_bytes=500 * 2**20, zookeeper_version="3.8.0", zookeeper_peak_rss_mb=3500.0,
+        total_seconds=120.0,
+    )
+
+
+def test_the_million_targets_are_memory_and_the_time_goals_never_fail_the_run():
+    within = million_result(scan_rss=150.0, json_rss=199.0, prune_rss=390.0, scan=12.0, prune=40.0)
+    assert [j.passed for j in bench.judge_million(within)] == [True, True, True]
+    assert [g.passed for g in bench.million_goals(within)] == [False, False]  # JSON scan 13 s, prune 40 s
+    text = bench.report([], environment(), within)
+    assert "FAILED" not in text
+    assert "goal NOT met: scan of 1,000,000 ≤ 10 s (table and JSON): table 12.0 s, JSON 13.0 s" in text
+    row = "| 1,000,000 | `zkjanitor scan --format json` (to a file) | 13.00 | 13.0 | 199 | 2 | 490 MB of JSON |"
+    assert row in text
+
+    over = million_result(scan_rss=1123.0, json_rss=1120.0, prune_rss=1271.0, scan=8.0, prune=25.0)
+    assert [g.passed for g in bench.million_goals(over)] == [True, True]
+    text = bench.report([], environment(), over)
+    assert "FAIL  peak RSS of scan (table) at 1,000,000 ≤ 200 MB: 1,123 MB" in text
+    assert text.splitlines()[-1].startswith("*** 3 TARGET(S) FAILED: peak RSS of scan (table)")
+
+
+def test_a_large_document_is_read_by_its_top_level_keys_only(tmp_path):
+    streamed = tmp_path / "streamed.json"
+    streamed.write_text('{\n  "sessions": [\n    {"id":1,"summary":{"stale":9}},\n    {"id":2}\n  ],\n'
+                        '  "summary": {\n    "sessions": 2,\n    "stale": 1\n  },\n  "deleted": 1\n}\n')
+    assert bench.top_level_values(streamed, ["summary", "deleted"]) == {
+        "summary": {"sessions": 2, "stale": 1}, "deleted": 1}
+
+    compact = tmp_path / "compact.json"
+    compact.write_text(json.dumps({"summary": {"sessions": 2}, "sessions": []}))
+    assert bench.top_level_values(compact, ["summary"]) == {"summary": {"sessions": 2}}
+
+    cut = tmp_path / "cut.json"
+    cut.write_text('{\n  "summary": {\n    "sessions": 2\n  },\n  "sessions": [\n    {"id":1},\n')
+    with pytest.raises(bench.BenchmarkError):
+        bench.top_level_values(cut, ["summary"])
+
+
+def test_zookeeper_gets_a_heap_for_a_million_sessions():
+    assert [bench.heap_for(n) for n in (10_000, 40_000, 100_000, 300_000, 1_000_000)] == [
+        "256m", "512m", "1g", "2g", "4g"]
