@@ -7,6 +7,7 @@ sessions; they are reported and never touched.
 
 from __future__ import annotations
 
+from array import array
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from kazoo.client import KazooClient
@@ -56,7 +57,7 @@ def read_inventory(
         raise StoreNotFound(no_store_here(root, client.get_children(root)) + ": check --prefix "
                             "(Livy's livy.server.recovery.zk-state-store.key-prefix) and the chroot in --zk")
     parents: Dict[SessionType, ParentInfo] = {}
-    to_read: List[Tuple[SessionType, str, List[str]]] = []
+    to_read: List[Tuple[SessionType, str, "array[int]"]] = []
     for session_type in sorted(types, key=lambda t: t.value):
         path = parent_path(prefix, session_type)
         try:
@@ -68,25 +69,9 @@ def read_inventory(
             raise ZooKeeperUnavailable(
                 f"ZooKeeper refused to list {path} (NoAuth): check its ACL and --zk-auth or --zk-sasl"
             ) from None
-        ids = list(map(session_id_from_name, names))
-        session_ids = [i for i in ids if i is not None]
-        session_ids.sort()
-        others: Tuple[str, ...] = ()
-        if len(session_ids) < len(names):
-            others = tuple(sorted(n for n, i in zip(names, ids) if i is None and n != COUNTER_NODE))
-        counter = (read_counter_node(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
-                   else CounterNode(f"{path}/{COUNTER_NODE}", exists=False, problem="missing"))
-        parents[session_type] = ParentInfo(
-            session_type,
-            path,
-            exists=True,
-            num_children=len(names),
-            children_reply_bytes=children_reply_bytes(names),
-            counter=counter.value,
-            other_children=others,
-            counter_problem=counter.problem,
-        )
-        to_read.append((session_type, path, list(map(str, session_ids))))  # a session's name is str(id)
+        parents[session_type], session_ids = _parent_info(client, session_type, path, names)
+        del names  # a million names are 60 MB: only their ids (8 bytes each) are kept
+        to_read.append((session_type, path, session_ids))
 
     total = sum(len(names) for _, _, names in to_read)
     sessions: List[Session] = []
@@ -113,6 +98,27 @@ def read_inventory(
         unreadable.extend(result.errors)
         done_before += len(names)
     return Inventory(prefix, sessions, parents, unreadable, method_used, anomalies)
+
+
+def _parent_info(client: KazooClient, session_type: SessionType, path: str,
+                 names: Sequence[str]) -> Tuple[ParentInfo, "array[int]"]:
+    """A parent's info from its children's names, and its session ids in order."""
+    session_ids = array("q", sorted(i for i in map(session_id_from_name, names) if i is not None))
+    others: Tuple[str, ...] = ()
+    if len(session_ids) < len(names):
+        others = tuple(sorted(n for n in names if session_id_from_name(n) is None and n != COUNTER_NODE))
+    counter = (read_counter_node(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
+               else CounterNode(f"{path}/{COUNTER_NODE}", exists=False, problem="missing"))
+    return ParentInfo(
+        session_type,
+        path,
+        exists=True,
+        num_children=len(names),
+        children_reply_bytes=children_reply_bytes(names),
+        counter=counter.value,
+        other_children=others,
+        counter_problem=counter.problem,
+    ), session_ids
 
 
 def read_counter_node(client: KazooClient, path: str) -> CounterNode:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from enum import Enum
-from typing import Any, Callable, Deque, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
@@ -94,7 +94,7 @@ _multiread_support: "weakref.WeakKeyDictionary[KazooClient, bool]" = weakref.Wea
 def read_children(
     client: KazooClient,
     parent: str,
-    names: Sequence[str],
+    names: Sequence[Union[str, int]],
     *,
     method: str = ReadMethod.AUTO,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -102,7 +102,9 @@ def read_children(
     progress: Optional[ProgressCallback] = None,
     sink: Optional[ZnodeSink] = None,
 ) -> ReadResult:
-    """Read the data and stat of ``parent + "/" + name`` for every name.
+    """Read the data and stat of ``parent + "/" + name`` for every name (an int: a session id, its decimal name).
+
+    Paths are made a batch at a time: a million of them would hold 80 MB.
 
     ``method`` is a :class:`ReadMethod` value; ``auto`` probes the server once
     per client object and remembers the answer. ``batch_size`` is the number
@@ -125,18 +127,17 @@ def read_children(
         raise ValueError("batch_size and max_in_flight must be at least 1")
     chosen = resolve_read_method(client, ReadMethod(method))
     base = parent.rstrip("/")
-    paths = [f"{base}/{name}" for name in names]
     sorter = _OutcomeSorter(progress, sink)
     if chosen is ReadMethod.MULTIREAD:
         requests = max_in_flight or DEFAULT_MULTIREAD_IN_FLIGHT
         try:
-            _read_by_multiread(client, paths, batch_size, requests, sorter)
+            _read_by_multiread(client, base, names, batch_size, requests, sorter)
         except UnimplementedError:
             raise ZooKeeperUnavailable("this ZooKeeper server does not support multiRead (it is older than 3.6): "
                                        "use --read-method auto or pipelined") from None
     else:
         requests = max_in_flight or DEFAULT_PIPELINED_IN_FLIGHT
-        _read_pipelined(client, paths, requests, batch_size, sorter)
+        _read_pipelined(client, base, names, requests, batch_size, sorter)
     sorter.report()
     return ReadResult(sorter.znodes, sorter.gone, sorter.errors, chosen.value)
 
@@ -213,12 +214,13 @@ def _await(async_result: IAsyncResult, handler: IHandler) -> Any:
 
 def _read_by_multiread(
     client: KazooClient,
-    paths: List[str],
+    base: str,
+    names: Sequence[Union[str, int]],
     batch_size: int,
     max_requests: int,
     sorter: _OutcomeSorter,
 ) -> None:
-    """Read ``paths`` in multiRead batches, at most ``max_requests`` unanswered at a time."""
+    """Read ``base/name`` for each name in multiRead batches, at most ``max_requests`` unanswered at a time."""
     in_flight: Deque[Tuple[List[str], IAsyncResult]] = deque()
 
     def finish_oldest() -> None:
@@ -226,10 +228,10 @@ def _read_by_multiread(
         sorter.add_all(batch, _await(async_result, client.handler))
         sorter.report()
 
-    for start in range(0, len(paths), batch_size):
+    for start in range(0, len(names), batch_size):
         if len(in_flight) >= max_requests:
             finish_oldest()
-        batch = paths[start : start + batch_size]
+        batch = [f"{base}/{name}" for name in names[start : start + batch_size]]
         in_flight.append((batch, multiread_async(client, batch)))
     while in_flight:
         finish_oldest()
@@ -237,12 +239,13 @@ def _read_by_multiread(
 
 def _read_pipelined(
     client: KazooClient,
-    paths: List[str],
+    base: str,
+    names: Sequence[Union[str, int]],
     window: int,
     report_every: int,
     sorter: _OutcomeSorter,
 ) -> None:
-    """Read ``paths`` with one ``get_async`` each, at most ``window`` unanswered at a time.
+    """Read ``base/name`` for each name with one ``get_async`` each, at most ``window`` unanswered at a time.
 
     Answers are collected a fraction of the window at a time: ZooKeeper answers
     a session's requests in order, so once the youngest of them is answered
@@ -267,7 +270,8 @@ def _read_pipelined(
             if sorter.finished % report_every == 0:
                 sorter.report()
 
-    for path in paths:
+    for name in names:
+        path = f"{base}/{name}"
         if len(in_flight) >= window:
             settle_oldest(settle_count)
         in_flight.append((path, client.get_async(path)))
