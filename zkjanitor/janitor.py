@@ -44,7 +44,7 @@ from zkjanitor.errors import ConfigError, SourceUnavailable, ZooKeeperUnavailabl
 from zkjanitor.inventory import Inventory
 from zkjanitor.model import Session, SessionReport, SessionType, Verdict
 from zkjanitor.plan_file import PlannedSession
-from zkjanitor.prune import Progress, PruneResult, plan_prune, select_for_prune
+from zkjanitor.prune import OutcomeList, Progress, PruneResult, entries, plan_prune, select_for_prune
 from zkjanitor.restore import RestoreOutcome, confine, counter_warnings, restored_ids
 from zkjanitor.scan import (
     CHILDREN_REPLY_WARN_BYTES,
@@ -57,6 +57,7 @@ from zkjanitor.scan import (
     summarize,
 )
 from zkjanitor.sources.base import AppStateSource
+from zkjanitor.spool import ReportSpool, subset
 from zkjanitor.store import SessionStore
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class PruneCriteria(NamedTuple):
     """Also select sessions stale by absence younger than Livy's app-lookup wait (they may still be submitting)."""
 
 
-def _within(planned: Mapping[str, PlannedSession], selected: List[SessionReport],
+def _within(planned: Mapping[str, PlannedSession], selected: Sequence[SessionReport],
             seen: Sequence[SessionReport]) -> Tuple[List[SessionReport], List[Tuple[str, str]]]:
     """The selected sessions a reviewed plan holds, unchanged; and why each other planned session is left out.
 
@@ -105,7 +106,8 @@ class PrunePlan(NamedTuple):
 
     scan: ScanResult
     criteria: PruneCriteria
-    selected: List[SessionReport]
+    selected: Sequence[SessionReport]
+    """In deletion order; a view of a :class:`~zkjanitor.spool.ReportSpool` (reports on disk, read back when asked)."""
     dry_run: PruneResult
     """``would-delete`` for each selected session, ``failed`` for one refused (:func:`zkjanitor.prune.refusals`)."""
     lock_token: Optional[object] = None
@@ -253,9 +255,9 @@ class Janitor:
                               "never prunes such a store")
         prunable = {Verdict.STALE, Verdict.CORRUPT} if criteria.include_corrupt else {Verdict.STALE}
         wanted = set(self.types)
-        candidates = Kept(lambda report: (report.verdict in prunable and report.session.type in wanted
-                                          and report.age_seconds >= criteria.older_than_seconds)
-                          or (planned is not None and report.session.path in planned))
+        candidates = ReportSpool(lambda report: (report.verdict in prunable and report.session.type in wanted
+                                                 and report.age_seconds >= criteria.older_than_seconds)
+                                 or (planned is not None and report.session.path in planned))
         result = self.scan(progress=progress, sink=candidates)
         if result.source_error:
             raise SourceUnavailable(f"{result.source_error}; nothing was deleted")
@@ -297,18 +299,25 @@ class Janitor:
             return plan.dry_run
         counters: Dict[str, Optional[int]] = {t.value: p.counter for t, p in plan.scan.inventory.parents.items()}
         actuator = self.source.actuator() if self.source is not None else None
-        held = [actuator is not None and actuator.holds(report) for report in plan.selected]
-        via_server = [report for report, is_held in zip(plan.selected, held) if is_held]
-        in_store = [report for report, is_held in zip(plan.selected, held) if not is_held]
+        held = [] if actuator is None else [at for at, report in enumerate(plan.selected) if actuator.holds(report)]
+        held_at = set(held)
+        in_store = plan.selected if not held else subset(
+            plan.selected, (at for at in range(len(plan.selected)) if at not in held_at))
         with BackupWriter(backup, zookeeper=self.store.location, prefix=self.store.prefix,
                           counters=counters) as writer:
-            first = (actuator.delete(via_server, writer, progress=progress, stop_requested=stop_requested)
-                     if actuator is not None and via_server else PruneResult([]))
+            first = (actuator.delete([plan.selected[at] for at in held], writer, progress=progress,
+                                     stop_requested=stop_requested)
+                     if actuator is not None and held else PruneResult([]))
             rest = (self.store.delete(in_store, writer, batch_size=batch_size, pause_seconds=pause_seconds,
                                       progress=progress, stop_requested=stop_requested)
                     if in_store else PruneResult([]))
-        served, stored = iter(first.outcomes), iter(rest.outcomes)
-        outcomes = [next(served) if is_held else next(stored) for is_held in held]  # in the plan's order
+        if not held:
+            return rest
+        outcomes = OutcomeList(plan.selected)  # in the plan's order
+        for at, entry in zip(held, entries(first.outcomes)):
+            outcomes.set(at, *entry)
+        for at, entry in zip((at for at in range(len(plan.selected)) if at not in held_at), entries(rest.outcomes)):
+            outcomes.set(at, *entry)
         return PruneResult(outcomes, first.aborted or rest.aborted)
 
     # -- restoring -------------------------------------------------------------------------------------------

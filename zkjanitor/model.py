@@ -152,7 +152,8 @@ def from_all_fields(cls: Type[_Record]) -> Callable[[Tuple[Any, ...]], _Record]:
 
     The one fast path of record construction: a third of the cost of ``cls(...)``,
     for the records made once per session of a scan (``Znode``, ``Session``,
-    ``Classification``, ``SessionReport``). Nothing checks the tuple: a field
+    ``Classification``, ``SessionReport``) or read back from prune's spool
+    (those and ``AppRecord``: zkjanitor/spool.py). Nothing checks the tuple: a field
     added, removed or moved must be added, removed or moved in every caller;
     tests/unit/test_model.py pins each such record's field order so that a change
     there fails until the callers are looked at. Everywhere else, build records

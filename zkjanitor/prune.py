@@ -10,9 +10,12 @@ which holds every rule of a prune together.
 
 from __future__ import annotations
 
-from typing import Callable, Collection, Dict, List, NamedTuple, Optional, Sequence
+from array import array
+from collections import Counter
+from typing import Callable, Collection, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 from zkjanitor.model import SessionReport, SessionType, Verdict
+from zkjanitor.spool import keys_of, subset
 
 Progress = Callable[[int], None]
 
@@ -48,23 +51,84 @@ class PruneOutcome(NamedTuple):
     result_unknown: bool = False
 
 
+class OutcomeList(Sequence[PruneOutcome]):
+    """The outcomes of a selection, in its order, kept as an action code each (and the few details).
+
+    Each :class:`PruneOutcome` is made when asked for, with its report read from
+    ``selected`` (a :class:`~zkjanitor.spool.ReportSpool`'s view, at a million
+    sessions): the outcomes of a prune never hold its reports. Every session
+    starts as ``default``; :meth:`set` records what became of it.
+    """
+
+    def __init__(self, selected: Sequence[SessionReport], default: str = Outcome.NOT_ATTEMPTED) -> None:
+        self.selected = selected
+        self._actions = array("b", [_ACTION_CODES[default]]) * len(selected)
+        self._details: Dict[int, Tuple[Optional[str], bool]] = {}
+
+    def set(self, index: int, action: str, detail: Optional[str] = None, result_unknown: bool = False) -> None:
+        self._actions[index] = _ACTION_CODES[action]
+        if detail is not None or result_unknown:
+            self._details[index] = (detail, result_unknown)
+        else:
+            self._details.pop(index, None)
+
+    def entry(self, index: int) -> Tuple[str, Optional[str], bool]:
+        """``(action, detail, result_unknown)`` of one session, without reading its report."""
+        detail, unknown = self._details.get(index, (None, False))
+        return Outcome.ALL[self._actions[index]], detail, unknown
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    @overload
+    def __getitem__(self, index: int) -> PruneOutcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[PruneOutcome]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[PruneOutcome, List[PruneOutcome]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return PruneOutcome(self.selected[index], *self.entry(index))
+
+    def counts(self) -> Dict[str, int]:
+        counts = dict.fromkeys(Outcome.ALL, 0)
+        for code, n in Counter(self._actions).items():
+            counts[Outcome.ALL[code]] += n
+        return counts
+
+
+_ACTION_CODES = {action: code for code, action in enumerate(Outcome.ALL)}
+
+
 class PruneResult(NamedTuple):
-    """Every selected session's outcome, in selection order.
+    """Every selected session's outcome, in selection order (a list, or an :class:`OutcomeList`).
 
     ``aborted`` says why the run stopped early (connection lost, backup not
     writable), else None.
     """
 
-    outcomes: List[PruneOutcome]
+    outcomes: Sequence[PruneOutcome]
     aborted: Optional[str] = None
 
     @property
     def counts(self) -> Dict[str, int]:
         """Number of sessions per action; every action is present, zero or not."""
+        if isinstance(self.outcomes, OutcomeList):
+            return self.outcomes.counts()
         counts = dict.fromkeys(Outcome.ALL, 0)
         for outcome in self.outcomes:
             counts[outcome.action] += 1
         return counts
+
+
+def entries(outcomes: Sequence[PruneOutcome]) -> Iterator[Tuple[str, Optional[str], bool]]:
+    """Each outcome's ``(action, detail, result_unknown)``, in order, reading no report of an :class:`OutcomeList`."""
+    if isinstance(outcomes, OutcomeList):
+        return map(outcomes.entry, range(len(outcomes)))
+    return ((outcome.action, outcome.detail, outcome.result_unknown) for outcome in outcomes)
 
 
 def select_for_prune(
@@ -75,7 +139,7 @@ def select_for_prune(
     limit: Optional[int] = None,
     include_corrupt: bool = False,
     created_before_ms: Optional[int] = None,
-) -> List[SessionReport]:
+) -> Sequence[SessionReport]:
     """The sessions to prune: oldest first (ties by type, then numeric id), at most ``limit``.
 
     Stale sessions whose age is at least ``older_than_seconds``; with
@@ -84,25 +148,26 @@ def select_for_prune(
     With ``created_before_ms``, a session stale by absence (no application
     found) is chosen only if its znode was created before then: younger than
     Livy's own app-lookup wait, it may still be being submitted. An ended
-    application is evidence whatever the session's age.
+    application is evidence whatever the session's age. From a
+    :class:`~zkjanitor.spool.ReportSpool`, a view of it (no report is read back).
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, not {limit}")
     prunable = {Verdict.STALE, Verdict.CORRUPT} if include_corrupt else {Verdict.STALE}
     wanted_types = set(types)
     chosen = [
-        report
-        for report in reports
-        if report.verdict in prunable
-        and report.session.type in wanted_types
-        and report.age_seconds >= older_than_seconds
-        and (created_before_ms is None or report.app is not None or report.verdict is not Verdict.STALE
-             or report.session.ctime_ms < created_before_ms)
+        (-key.age_seconds, key.type.value, key.session_id, index)
+        for index, key in enumerate(keys_of(reports))
+        if key.verdict in prunable
+        and key.type in wanted_types
+        and key.age_seconds >= older_than_seconds
+        and (created_before_ms is None or key.has_app or key.verdict is not Verdict.STALE
+             or key.ctime_ms < created_before_ms)
     ]
-    chosen.sort(
-        key=lambda report: (-report.age_seconds, report.session.type.value, report.session.id)
-    )
-    return chosen if limit is None else chosen[:limit]
+    chosen.sort()
+    if limit is not None:
+        del chosen[limit:]
+    return subset(reports, [index for *_, index in chosen])
 
 
 def _is_canonical_decimal(name: str) -> bool:
@@ -136,12 +201,7 @@ def refusals(selected: Sequence[SessionReport]) -> Dict[int, str]:
 
 def plan_prune(selected: Sequence[SessionReport]) -> PruneResult:
     """The dry run: ``would-delete`` for each selected session that apply would try."""
-    refused = refusals(selected)
-    return PruneResult(
-        [
-            PruneOutcome(report, Outcome.FAILED, refused[index])
-            if index in refused
-            else PruneOutcome(report, Outcome.WOULD_DELETE)
-            for index, report in enumerate(selected)
-        ]
-    )
+    outcomes = OutcomeList(selected, Outcome.WOULD_DELETE)
+    for index, detail in refusals(selected).items():
+        outcomes.set(index, Outcome.FAILED, detail)
+    return PruneResult(outcomes)

@@ -156,7 +156,7 @@ def test_corrupt_records_go_only_when_asked():
     store.put(BATCH, 1, b"", ctime_ms=now_ms() - 3 * DAY_MS)
     janitor = Janitor(store, DictSource("toy", {app(0): AppPhase.ACTIVE}))
 
-    assert janitor.plan_prune(ALL_STALE).selected == []
+    assert list(janitor.plan_prune(ALL_STALE).selected) == []
     with_corrupt = janitor.plan_prune(ALL_STALE._replace(include_corrupt=True)).selected
     assert [(r.session.id, r.verdict) for r in with_corrupt] == [(1, Verdict.CORRUPT)]
 
@@ -192,7 +192,7 @@ def test_sessions_stale_by_absence_younger_than_livys_own_wait_are_kept():
     janitor = Janitor(store, DictSource("toy", {}), Policy(grace_seconds=0))
 
     assert {r.verdict for r in janitor.scan().reports} == {Verdict.STALE}
-    assert janitor.plan_prune(ALL_STALE).selected == []
+    assert list(janitor.plan_prune(ALL_STALE).selected) == []
     assert len(janitor.plan_prune(ALL_STALE._replace(allow_young_sessions=True)).selected) == 2
 
 

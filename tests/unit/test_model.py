@@ -9,7 +9,16 @@ from __future__ import annotations
 import pytest
 
 from tests.support.paths import REPO
-from zkjanitor.model import Classification, Session, SessionReport, SessionType, Verdict, Znode, from_all_fields
+from zkjanitor.model import (
+    AppRecord,
+    Classification,
+    Session,
+    SessionReport,
+    SessionType,
+    Verdict,
+    Znode,
+    from_all_fields,
+)
 
 PINNED = {
     Znode: ("path", "data", "version", "ctime_ms", "mtime_ms", "ephemeral_owner", "num_children"),
@@ -17,6 +26,7 @@ PINNED = {
               "proxy_user", "name", "kind", "livy_version", "corrupt", "driver_uri"),
     Classification: ("verdict", "reason", "age_seconds", "finished_ms"),
     SessionReport: ("session", "verdict", "reason", "age_seconds", "app", "finished_ms", "source"),
+    AppRecord: ("app_id", "state", "final_status", "tags", "started_ms", "finished_ms"),  # zkjanitor/spool.py
 }
 
 

@@ -22,6 +22,7 @@ from zkjanitor.render.oncall import print_verdict_line, render_by_day, render_by
 from zkjanitor.restore import RestoreAction
 from zkjanitor.retention import LivyRules
 from zkjanitor.scan import ScanResult, Summary
+from zkjanitor.spool import keys_of
 from zkjanitor.units import format_duration, format_size
 
 VERDICT_STYLE = {
@@ -201,22 +202,23 @@ def render_prune(console: Console, report: PruneReport, *, utc: bool, outlook: O
     if report.mode == "dry-run":
         print_verdict_line(console, outlook)
     result = report.result
-    actions = {id(o.report): _action_shown(o) for o in result.outcomes}
-    reports = [o.report for o in result.outcomes]
-    if reports:
-        console.print(sessions_table(reports[:ROWS_SHOWN], utc=utc, action_of=lambda r: actions[id(r)]))
-        if len(reports) > ROWS_SHOWN:
-            console.print(f"... and {len(reports) - ROWS_SHOWN:,} more (--format json lists them all)")
+    shown = result.outcomes[:ROWS_SHOWN]  # the rest stay where they are (a spool, at a million)
+    selected = len(result.outcomes)
+    if shown:
+        actions = {id(o.report): _action_shown(o) for o in shown}
+        console.print(sessions_table([o.report for o in shown], utc=utc, action_of=lambda r: actions[id(r)]))
+        if selected > ROWS_SHOWN:
+            console.print(f"... and {selected - ROWS_SHOWN:,} more (--format json lists them all)")
     summary = report.summary
     counts = {action: n for action, n in result.counts.items() if n}
     kept = ", ".join(f"{summary.by_verdict[v]:,} {v.value}" for v in Verdict if summary.by_verdict[v])
-    corrupt = sum(1 for r in reports if r.verdict is Verdict.CORRUPT)
-    what = (f"{len(reports):,} session(s) ({len(reports) - corrupt:,} stale, {corrupt:,} corrupt)" if corrupt
-            else f"{len(reports):,} stale session(s)")
+    corrupt = sum(1 for key in keys_of(report.plan.selected) if key.verdict is Verdict.CORRUPT)
+    what = (f"{selected:,} session(s) ({selected - corrupt:,} stale, {corrupt:,} corrupt)" if corrupt
+            else f"{selected:,} stale session(s)")
     older_than = format_duration(report.plan.criteria.older_than_seconds)
     console.print(f"selected {what} older than {older_than} of {summary.sessions:,} ({kept})")
     if report.mode == "dry-run":
-        if reports:
+        if selected:
             console.print("[bold]dry run[/bold]: nothing was deleted; add --apply to delete them")
         return
     console.print("result: " + (", ".join(f"{action} {n:,}" for action, n in counts.items()) or "nothing to delete"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, KazooException, NoNodeError
@@ -40,7 +40,7 @@ from kazoo.protocol.states import ZnodeStat
 from zkjanitor.backup import BackupWriter
 from zkjanitor.errors import ZkJanitorError
 from zkjanitor.model import Session, SessionReport, Znode
-from zkjanitor.prune import Outcome, Progress, PruneOutcome, PruneResult, refusals
+from zkjanitor.prune import Outcome, OutcomeList, Progress, PruneOutcome, PruneResult, refusals
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -237,9 +237,9 @@ def _record_outcomes(backup: BackupWriter, outcomes: Sequence[PruneOutcome]) -> 
 class _Batch:
     """One batch of selected sessions on its way through backup, re-read, deletes and record."""
 
-    def __init__(self, indexes: List[int], selected: Sequence[SessionReport]) -> None:
+    def __init__(self, indexes: List[int], reports: List[SessionReport]) -> None:
         self.indexes = indexes
-        self.reports = [selected[index] for index in indexes]
+        self.reports = reports
         self.backed_up = False
         self.reread: Optional[Callable[[], List[ReadOutcome]]] = None
         self.outcomes: Dict[int, PruneOutcome] = {}
@@ -366,26 +366,16 @@ def delete_sessions(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    settled: Dict[int, PruneOutcome] = {}
+    settled = OutcomeList(selected)
     refused = refusals(selected)
     for index, detail in refused.items():
-        settled[index] = PruneOutcome(selected[index], Outcome.FAILED, detail)
+        settled.set(index, Outcome.FAILED, detail)
     if refused and progress is not None:
         progress(len(refused))
 
-    chroot = client.chroot or ""
-    # Made as they are needed, and let go once settled: a batch's re-read holds every znode's bytes.
-    batches = (
-        _Batch(indexes, selected)
-        for indexes in bounded_batches(
-            [index for index in range(len(selected)) if index not in refused],
-            op_bytes=lambda index: delete_op_bytes(selected[index].session.path, chroot),
-            max_ops=min(batch_size, MAX_TRANSACTION_OPS),
-            max_bytes=MAX_TRANSACTION_BYTES,
-        )
-    )
     steps = _BatchSteps(client, backup, progress, read_method)
     overlap = pause_seconds <= 0
+    batches = _batches(selected, refused, min(batch_size, MAX_TRANSACTION_OPS), client.chroot or "")
     batch = next(batches, None)
     if batch is not None:
         steps.back_up_and_reread(batch)
@@ -395,10 +385,26 @@ def delete_sessions(
         steps.send_deletes(batch)
         if following is not None and overlap:
             steps.back_up_and_reread(following)
-        settled.update(zip(batch.indexes, steps.settle(batch)))
+        for index, outcome in zip(batch.indexes, steps.settle(batch)):
+            settled.set(index, outcome.action, outcome.detail, outcome.result_unknown)
         if following is not None and not overlap:
             if steps.aborted is None:
                 time.sleep(pause_seconds)
             steps.back_up_and_reread(following)
         batch = following
-    return PruneResult([settled[index] for index in range(len(selected))], steps.aborted)
+    return PruneResult(settled, steps.aborted)
+
+
+def _batches(selected: Sequence[SessionReport], refused: Dict[int, str], max_ops: int,
+             chroot: str) -> Iterator[_Batch]:
+    """The selection in batches of at most ``max_ops`` deletes and well under 1 MB, refused ones left out.
+
+    Made as they are needed, and let go once settled: a batch's re-read holds
+    every znode's bytes, and each report is read once from the selection (a spool).
+    """
+    for start in range(0, len(selected), max_ops):
+        indexes = [index for index in range(start, min(start + max_ops, len(selected))) if index not in refused]
+        pairs = [(index, selected[index]) for index in indexes]
+        for chunk in bounded_batches(pairs, op_bytes=lambda pair: delete_op_bytes(pair[1].session.path, chroot),
+                                     max_ops=max_ops, max_bytes=MAX_TRANSACTION_BYTES):
+            yield _Batch([index for index, _ in chunk], [report for _, report in chunk])

@@ -1,0 +1,177 @@
+"""Session reports kept in a temporary file instead of memory: what a prune selects, at any store size.
+
+A prune of a million stale sessions would hold a million reports in memory
+(about 670 bytes each, plus the record's bytes: over a gigabyte).
+:class:`ReportSpool` writes each report to an unnamed temporary file (in
+``$TMPDIR``) as the scan streams it past, and reads it back when asked; in
+memory it keeps its offset and the fields a prune's selection filters and
+sorts on (:class:`SelectionKey`): about 35 bytes a report. Records are
+flattened to tuples of plain values and written with :mod:`marshal` (C fast:
+under 2 µs a report each way); ``_flat`` and ``_unflat`` are the one place
+that knows the records' field order, and tests/unit/test_spool.py round-trips
+every field.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import tempfile
+from array import array
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union, overload
+
+from zkjanitor.model import AppRecord, Session, SessionReport, SessionType, Verdict, from_all_fields
+
+
+class SelectionKey(NamedTuple):
+    """What prune's selection (:func:`zkjanitor.prune.select_for_prune`) looks at in a report."""
+
+    verdict: Verdict
+    type: SessionType
+    session_id: int
+    age_seconds: float
+    ctime_ms: int
+    has_app: bool
+    """A source knew the application (it answered with a record)."""
+
+
+def selection_key(report: SessionReport) -> SelectionKey:
+    session = report.session
+    return SelectionKey(report.verdict, session.type, session.id, report.age_seconds, session.ctime_ms,
+                        report.app is not None)
+
+
+_SESSION_FIELDS = len(Session._fields)
+_TYPES = list(SessionType)
+_VERDICTS = list(Verdict)
+_session = from_all_fields(Session)
+_report = from_all_fields(SessionReport)
+_app = from_all_fields(AppRecord)
+
+
+def _flat(report: SessionReport) -> Tuple[Any, ...]:
+    """The report as a tuple of values marshal writes: the enums by position, the records as tuples."""
+    session = report.session
+    app = report.app
+    return (_TYPES.index(session.type), *session[1:], _VERDICTS.index(report.verdict), report.reason,
+            report.age_seconds, None if app is None else tuple(app), report.finished_ms, report.source)
+
+
+def _unflat(flat: Tuple[Any, ...]) -> SessionReport:
+    session = _session((_TYPES[flat[0]], *flat[1:_SESSION_FIELDS]))
+    verdict, reason, age, app, finished_ms, source = flat[_SESSION_FIELDS:]
+    return _report((session, _VERDICTS[verdict], reason, age, None if app is None else _app(app), finished_ms,
+                    source))
+
+
+class ReportSpool(Sequence[SessionReport]):
+    """The reports ``keep`` accepts, in the order added, on disk (a :class:`~zkjanitor.scan.ReportSink`)."""
+
+    def __init__(self, keep: Callable[[SessionReport], bool] = lambda report: True) -> None:
+        self.keep = keep
+        self._file = tempfile.TemporaryFile(prefix="zkjanitor-spool-")
+        self._unflushed = False
+        self._ends = array("q")
+        self._verdicts = array("b")
+        self._types = array("b")
+        self._ids = array("q")
+        self._ages = array("d")
+        self._ctimes = array("q")
+        self._has_app = array("b")
+
+    def extend(self, reports: Iterable[SessionReport]) -> None:
+        records = []
+        end = self._ends[-1] if self._ends else 0
+        for report in reports:
+            if not self.keep(report):
+                continue
+            record = marshal.dumps(_flat(report))
+            records.append(record)
+            end += len(record)
+            self._ends.append(end)
+            session = report.session
+            self._verdicts.append(_VERDICTS.index(report.verdict))
+            self._types.append(_TYPES.index(session.type))
+            self._ids.append(session.id)
+            self._ages.append(report.age_seconds)
+            self._ctimes.append(session.ctime_ms)
+            self._has_app.append(report.app is not None)
+        if records:
+            self._file.write(b"".join(records))
+            self._unflushed = True
+
+    def clear(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        for column in (self._ends, self._verdicts, self._types, self._ids, self._ages, self._ctimes, self._has_app):
+            del column[:]
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> SessionReport: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[SessionReport]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[SessionReport, List[SessionReport]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("spool index out of range")
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
+        start = self._ends[index - 1] if index else 0
+        return _unflat(marshal.loads(os.pread(self._file.fileno(), self._ends[index] - start, start)))
+
+    def key(self, index: int) -> SelectionKey:
+        """The report's :class:`SelectionKey`, from memory (nothing is read back)."""
+        return SelectionKey(_VERDICTS[self._verdicts[index]], _TYPES[self._types[index]], self._ids[index],
+                            self._ages[index], self._ctimes[index], bool(self._has_app[index]))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class SpoolView(Sequence[SessionReport]):
+    """Some of a spool's reports, in the order of ``indexes`` (8 bytes each)."""
+
+    def __init__(self, spool: ReportSpool, indexes: Iterable[int]) -> None:
+        self.spool = spool
+        self.indexes = array("q", indexes)
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+    @overload
+    def __getitem__(self, index: int) -> SessionReport: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[SessionReport]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[SessionReport, List[SessionReport]]:
+        if isinstance(index, slice):
+            return [self.spool[i] for i in self.indexes[index]]
+        return self.spool[self.indexes[index]]
+
+
+def keys_of(reports: Sequence[SessionReport]) -> Iterator[SelectionKey]:
+    """The reports' selection keys, in order: from a spool's memory, else from each report."""
+    if isinstance(reports, ReportSpool):
+        return map(reports.key, range(len(reports)))
+    if isinstance(reports, SpoolView):
+        return map(reports.spool.key, reports.indexes)
+    return map(selection_key, reports)
+
+
+def subset(reports: Sequence[SessionReport], indexes: Iterable[int]) -> Sequence[SessionReport]:
+    """``reports[i]`` for each i, as a view of a spool (nothing read back) or a list."""
+    if isinstance(reports, ReportSpool):
+        return SpoolView(reports, indexes)
+    if isinstance(reports, SpoolView):
+        return SpoolView(reports.spool, (reports.indexes[index] for index in indexes))
+    return [reports[index] for index in indexes]
