@@ -12,7 +12,20 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from typing import Callable, Collection, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union, overload
+from typing import (
+    Callable,
+    Collection,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+    overload,
+)
 
 from zkjanitor.model import SessionReport, SessionType, Verdict
 from zkjanitor.spool import keys_of, subset
@@ -174,11 +187,18 @@ def _is_canonical_decimal(name: str) -> bool:
     return name.isascii() and name.isdigit() and (name == "0" or not name.startswith("0"))
 
 
-def refusals(selected: Sequence[SessionReport]) -> Dict[int, str]:
-    """Index -> why that selected session must not be deleted (wrong shape, or listed twice)."""
-    refused: Dict[int, str] = {}
-    seen = set()
-    for index, report in enumerate(selected):
+class Refusals:
+    """Why a selected session must not be deleted: not shaped like a session znode, or listed twice.
+
+    Asked about each session in turn (:meth:`why`); it remembers the paths it
+    passed by their hash (a million paths would hold 100 MB): a collision
+    refuses a session, never deletes one.
+    """
+
+    def __init__(self) -> None:
+        self._seen: Set[int] = set()
+
+    def why(self, report: SessionReport) -> Optional[str]:
         session = report.session
         parent, _, name = session.path.rpartition("/")
         type_dir = f"/v1/{session.type.value}"
@@ -189,13 +209,23 @@ def refusals(selected: Sequence[SessionReport]) -> Dict[int, str]:
             and parent.endswith(type_dir)
             and len(parent) > len(type_dir)
         ):
-            refused[index] = (
-                f"refused: {session.path} is not a session znode "
-                f"(/<prefix>{type_dir}/<id> with id {session.id}); zkjanitor never deletes it"
-            )
-        elif session.path in seen:
-            refused[index] = "refused: listed twice in the selection; handled once"
-        seen.add(session.path)
+            return (f"refused: {session.path} is not a session znode "
+                    f"(/<prefix>{type_dir}/<id> with id {session.id}); zkjanitor never deletes it")
+        key = hash(session.path)
+        if key in self._seen:
+            return "refused: listed twice in the selection; handled once"
+        self._seen.add(key)
+        return None
+
+
+def refusals(selected: Sequence[SessionReport]) -> Dict[int, str]:
+    """Index -> why that selected session must not be deleted (:class:`Refusals`)."""
+    check = Refusals()
+    refused: Dict[int, str] = {}
+    for index, report in enumerate(selected):
+        why = check.why(report)
+        if why is not None:
+            refused[index] = why
     return refused
 
 

@@ -75,7 +75,7 @@ class SessionStore(Protocol):
         ``backup`` (written and synced) before its delete is sent, and each
         known outcome is recorded there after; a record changed or re-created
         since the read is skipped, never deleted; a session refused by
-        :func:`zkjanitor.prune.refusals` is reported failed, never deleted;
+        :class:`zkjanitor.prune.Refusals` is reported failed, never deleted;
         when ``stop_requested()`` says why, the rest is ``not-attempted``.
         """
         ...

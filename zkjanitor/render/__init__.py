@@ -67,9 +67,13 @@ def describe_selection(selected: Sequence["SessionReport"], owners_shown: int = 
 
     from zkjanitor.units import format_duration
 
-    reasons = Counter(report.reason for report in selected)
-    owners = Counter(report.session.proxy_user or report.session.owner or "(no owner)" for report in selected)
-    ages = [report.age_seconds for report in selected]
+    reasons: Counter = Counter()
+    owners: Counter = Counter()
+    ages = []
+    for report in selected:  # once: a million reports are read back from prune's spool
+        reasons[report.reason] += 1
+        owners[report.session.proxy_user or report.session.owner or "(no owner)"] += 1
+        ages.append(report.age_seconds)
     by_reason = ", ".join(f"{reason} {count:,}" for reason, count in reasons.most_common())
     top = ", ".join(f"{owner} {count:,}" for owner, count in owners.most_common(owners_shown))
     return (f"{len(selected):,} session znode(s) ({by_reason}; oldest {format_duration(max(ages))}, "

@@ -40,7 +40,7 @@ from kazoo.protocol.states import ZnodeStat
 from zkjanitor.backup import BackupWriter
 from zkjanitor.errors import ZkJanitorError
 from zkjanitor.model import Session, SessionReport, Znode
-from zkjanitor.prune import Outcome, OutcomeList, Progress, PruneOutcome, PruneResult, refusals
+from zkjanitor.prune import Outcome, OutcomeList, Progress, PruneOutcome, PruneResult, Refusals
 from zkjanitor.zk.batch import (
     MAX_TRANSACTION_BYTES,
     MAX_TRANSACTION_OPS,
@@ -367,15 +367,20 @@ def delete_sessions(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     settled = OutcomeList(selected)
-    refused = refusals(selected)
-    for index, detail in refused.items():
-        settled.set(index, Outcome.FAILED, detail)
-    if refused and progress is not None:
-        progress(len(refused))
+    check = Refusals()
+
+    def deletable(index: int, report: SessionReport) -> bool:
+        why = check.why(report)
+        if why is None:
+            return True
+        settled.set(index, Outcome.FAILED, why)
+        if progress is not None:
+            progress(1)
+        return False
 
     steps = _BatchSteps(client, backup, progress, read_method)
     overlap = pause_seconds <= 0
-    batches = _batches(selected, refused, min(batch_size, MAX_TRANSACTION_OPS), client.chroot or "")
+    batches = _batches(selected, deletable, min(batch_size, MAX_TRANSACTION_OPS), client.chroot or "")
     batch = next(batches, None)
     if batch is not None:
         steps.back_up_and_reread(batch)
@@ -395,16 +400,16 @@ def delete_sessions(
     return PruneResult(settled, steps.aborted)
 
 
-def _batches(selected: Sequence[SessionReport], refused: Dict[int, str], max_ops: int,
+def _batches(selected: Sequence[SessionReport], deletable: Callable[[int, SessionReport], bool], max_ops: int,
              chroot: str) -> Iterator[_Batch]:
-    """The selection in batches of at most ``max_ops`` deletes and well under 1 MB, refused ones left out.
+    """The ``deletable`` sessions in batches of at most ``max_ops`` deletes and well under 1 MB.
 
     Made as they are needed, and let go once settled: a batch's re-read holds
     every znode's bytes, and each report is read once from the selection (a spool).
     """
     for start in range(0, len(selected), max_ops):
-        indexes = [index for index in range(start, min(start + max_ops, len(selected))) if index not in refused]
-        pairs = [(index, selected[index]) for index in indexes]
+        pairs = [(index, selected[index]) for index in range(start, min(start + max_ops, len(selected)))]
+        pairs = [(index, report) for index, report in pairs if deletable(index, report)]
         for chunk in bounded_batches(pairs, op_bytes=lambda pair: delete_op_bytes(pair[1].session.path, chroot),
                                      max_ops=max_ops, max_bytes=MAX_TRANSACTION_BYTES):
             yield _Batch([index for index, _ in chunk], [report for _, report in chunk])
