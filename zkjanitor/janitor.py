@@ -108,12 +108,18 @@ class PrunePlan(NamedTuple):
     criteria: PruneCriteria
     selected: Sequence[SessionReport]
     """In deletion order; a view of a :class:`~zkjanitor.spool.ReportSpool` (reports on disk, read back when asked)."""
-    dry_run: PruneResult
-    """``would-delete`` for each selected session, ``failed`` for one refused (:func:`zkjanitor.prune.refusals`)."""
     lock_token: Optional[object] = None
     """The lock it was made under (:meth:`Janitor.locked`), else None: such a plan can only be shown."""
     left_out: Sequence[Tuple[str, str]] = ()
     """With a reviewed plan (``planned``): its sessions not selected now, as ``(path, why)``."""
+
+    @property
+    def dry_run(self) -> PruneResult:
+        """``would-delete`` for each selected session, ``failed`` for one refused (:class:`zkjanitor.prune.Refusals`).
+
+        Made when asked for (a pass over the selection): an applied prune checks each session as it deletes.
+        """
+        return plan_prune(self.selected)
 
 
 class CheckResult(NamedTuple):
@@ -273,7 +279,7 @@ class Janitor:
         left_out: List[Tuple[str, str]] = []
         if planned is not None:
             selected, left_out = _within(planned, selected, candidates)
-        return PrunePlan(result, criteria, selected, plan_prune(selected), self._lock_token, left_out)
+        return PrunePlan(result, criteria, selected, self._lock_token, left_out)
 
     def apply(
         self,

@@ -168,19 +168,27 @@ def select_for_prune(
         raise ValueError(f"limit must not be negative, not {limit}")
     prunable = {Verdict.STALE, Verdict.CORRUPT} if include_corrupt else {Verdict.STALE}
     wanted_types = set(types)
-    chosen = [
-        (-key.age_seconds, key.type.value, key.session_id, index)
-        for index, key in enumerate(keys_of(reports))
-        if key.verdict in prunable
-        and key.type in wanted_types
-        and key.age_seconds >= older_than_seconds
-        and (created_before_ms is None or key.has_app or key.verdict is not Verdict.STALE
-             or key.ctime_ms < created_before_ms)
-    ]
-    chosen.sort()
+    # One number per chosen session and sort key (a tuple each would hold 150 MB at a million).
+    chosen, ages, type_ranks, ids = array("q"), array("d"), array("b"), array("q")
+    for index, key in enumerate(keys_of(reports)):
+        if (key.verdict in prunable
+                and key.type in wanted_types
+                and key.age_seconds >= older_than_seconds
+                and (created_before_ms is None or key.has_app or key.verdict is not Verdict.STALE
+                     or key.ctime_ms < created_before_ms)):
+            chosen.append(index)
+            ages.append(-key.age_seconds)
+            type_ranks.append(_TYPE_RANK[key.type])
+            ids.append(key.session_id)
+    order = list(range(len(chosen)))
+    for column in (ids, type_ranks, ages):  # stable sorts, the least significant key first
+        order.sort(key=column.__getitem__)
     if limit is not None:
-        del chosen[limit:]
-    return subset(reports, [index for *_, index in chosen])
+        del order[limit:]
+    return subset(reports, (chosen[at] for at in order))
+
+
+_TYPE_RANK = {session_type: rank for rank, session_type in enumerate(sorted(SessionType, key=lambda t: t.value))}
 
 
 def _is_canonical_decimal(name: str) -> bool:

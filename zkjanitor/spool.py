@@ -15,7 +15,7 @@ every field.
 from __future__ import annotations
 
 import marshal
-import os
+import mmap
 import tempfile
 from array import array
 from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union, overload
@@ -71,6 +71,8 @@ class ReportSpool(Sequence[SessionReport]):
         self.keep = keep
         self._file = tempfile.TemporaryFile(prefix="zkjanitor-spool-")
         self._unflushed = False
+        self._map: Union[mmap.mmap, bytes] = b""
+        """The file as written so far, mapped when first read (re-mapped once it has grown)."""
         self._ends = array("q")
         self._verdicts = array("b")
         self._types = array("b")
@@ -101,6 +103,7 @@ class ReportSpool(Sequence[SessionReport]):
             self._unflushed = True
 
     def clear(self) -> None:
+        self._map = b""
         self._file.seek(0)
         self._file.truncate()
         for column in (self._ends, self._verdicts, self._types, self._ids, self._ages, self._ctimes, self._has_app):
@@ -122,11 +125,12 @@ class ReportSpool(Sequence[SessionReport]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("spool index out of range")
-        if self._unflushed:
+        end = self._ends[index]
+        if self._unflushed or end > len(self._map):
             self._file.flush()
             self._unflushed = False
-        start = self._ends[index - 1] if index else 0
-        return _unflat(marshal.loads(os.pread(self._file.fileno(), self._ends[index] - start, start)))
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        return _unflat(marshal.loads(self._map[self._ends[index - 1] if index else 0:end]))
 
     def key(self, index: int) -> SelectionKey:
         """The report's :class:`SelectionKey`, from memory (nothing is read back)."""
@@ -134,6 +138,7 @@ class ReportSpool(Sequence[SessionReport]):
                             self._ages[index], self._ctimes[index], bool(self._has_app[index]))
 
     def close(self) -> None:
+        self._map = b""
         self._file.close()
 
 

@@ -36,7 +36,7 @@ from zkjanitor.janitor import PruneCriteria
 from zkjanitor.metrics import MetricSet, add_prune_metrics, add_store_metrics
 from zkjanitor.outlook import planned_outlook
 from zkjanitor.plan_file import read_plan, write_plan
-from zkjanitor.prune import Outcome
+from zkjanitor.prune import Outcome, PruneResult
 from zkjanitor.render import PruneReport, describe_selection
 from zkjanitor.render import json as json_render
 from zkjanitor.retention import LIVY_RETENTION, retention_seconds
@@ -149,15 +149,16 @@ def prune(
                        now_ms=plan.scan.now_ms)
             say(f"plan of {len(plan.selected):,} session(s) written to {plan_out}; apply it with: "
                 f"zkjanitor prune --apply --plan {plan_out}")
-        result = plan.dry_run
+        result: Optional[PruneResult] = None
         if apply_changes and plan.selected:
             assert backup is not None  # resolved and checked before connecting, with --apply
             backup_path = backup
-            abort_if_not_confirmed(
-                f"Delete {describe_selection(plan.selected)} under /{settings.prefix} on {settings.zk.connect}? "
-                f"(backup: {backup_path})",
-                yes,
-            )
+            if not yes:  # describing a million sessions reads them all back: only for a person to read
+                abort_if_not_confirmed(
+                    f"Delete {describe_selection(plan.selected)} under /{settings.prefix} on {settings.zk.connect}? "
+                    f"(backup: {backup_path})",
+                    yes,
+                )
             with progress_counter("deleting", len(plan.selected)) as advance:
                 try:
                     with sigterm_at_batch_boundaries() as stop:
@@ -167,6 +168,8 @@ def prune(
                     say(f"interrupted: every znode deleted so far is in {backup_path}; "
                         f"undo with: zkjanitor restore {backup_path} --apply")
                     raise
+    if result is None:
+        result = plan.dry_run
     summary = janitor.summarize(plan.scan)
     if metrics is not None:
         add_store_metrics(metrics, plan.scan, summary)

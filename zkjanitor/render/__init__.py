@@ -69,15 +69,15 @@ def describe_selection(selected: Sequence["SessionReport"], owners_shown: int = 
 
     reasons: Counter = Counter()
     owners: Counter = Counter()
-    ages = []
+    oldest, youngest = 0.0, float("inf")
     for report in selected:  # once: a million reports are read back from prune's spool
         reasons[report.reason] += 1
         owners[report.session.proxy_user or report.session.owner or "(no owner)"] += 1
-        ages.append(report.age_seconds)
+        oldest, youngest = max(oldest, report.age_seconds), min(youngest, report.age_seconds)
     by_reason = ", ".join(f"{reason} {count:,}" for reason, count in reasons.most_common())
     top = ", ".join(f"{owner} {count:,}" for owner, count in owners.most_common(owners_shown))
-    return (f"{len(selected):,} session znode(s) ({by_reason}; oldest {format_duration(max(ages))}, "
-            f"youngest {format_duration(min(ages))}; top owners: {top})")
+    return (f"{len(selected):,} session znode(s) ({by_reason}; oldest {format_duration(oldest)}, "
+            f"youngest {format_duration(youngest)}; top owners: {top})")
 
 
 class PruneReport(NamedTuple):
