@@ -15,7 +15,7 @@ every field.
 from __future__ import annotations
 
 import marshal
-import mmap
+import os
 import tempfile
 from array import array
 from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union, overload
@@ -71,8 +71,6 @@ class ReportSpool(Sequence[SessionReport]):
         self.keep = keep
         self._file = tempfile.TemporaryFile(prefix="zkjanitor-spool-")
         self._unflushed = False
-        self._map: Union[mmap.mmap, bytes] = b""
-        """The file as written so far, mapped when first read (re-mapped once it has grown)."""
         self._ends = array("q")
         self._verdicts = array("b")
         self._types = array("b")
@@ -103,7 +101,6 @@ class ReportSpool(Sequence[SessionReport]):
             self._unflushed = True
 
     def clear(self) -> None:
-        self._map = b""
         self._file.seek(0)
         self._file.truncate()
         for column in (self._ends, self._verdicts, self._types, self._ids, self._ages, self._ctimes, self._has_app):
@@ -125,12 +122,12 @@ class ReportSpool(Sequence[SessionReport]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("spool index out of range")
-        end = self._ends[index]
-        if self._unflushed or end > len(self._map):
+        if self._unflushed:
             self._file.flush()
             self._unflushed = False
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        return _unflat(marshal.loads(self._map[self._ends[index - 1] if index else 0:end]))
+        start = self._ends[index - 1] if index else 0
+        # pread, not a memory map: mapped pages read would count in the process's resident memory.
+        return _unflat(marshal.loads(os.pread(self._file.fileno(), self._ends[index] - start, start)))
 
     def key(self, index: int) -> SelectionKey:
         """The report's :class:`SelectionKey`, from memory (nothing is read back)."""
@@ -138,7 +135,6 @@ class ReportSpool(Sequence[SessionReport]):
                             self._ages[index], self._ctimes[index], bool(self._has_app[index]))
 
     def close(self) -> None:
-        self._map = b""
         self._file.close()
 
 
