@@ -12,7 +12,7 @@ from zkjanitor.advice import Finding
 from zkjanitor.errors import ZkJanitorError, ZooKeeperUnavailable
 from zkjanitor.inventory import COUNTER_NODE
 from zkjanitor.model import SessionType, Verdict
-from zkjanitor.scan import scan_store
+from zkjanitor.scan import Kept, scan_store
 from zkjanitor.sources.base import AppStateSource
 from zkjanitor.sources.chain import ChainSource
 from zkjanitor.store import SessionStore
@@ -43,7 +43,8 @@ def check_sessions(open_store: OpenStore, types: Sequence[SessionType],
     """Can every session record be read, and can the source vouch for them? Reads the store, as a scan does."""
     try:
         with open_store() as store:
-            result = scan_store(lambda add: store.read(types, sink=add), source)
+            result = scan_store(lambda add: store.read(types, sink=add), source,
+                                sink=Kept(lambda report: False))  # counted, none kept
     except ZkJanitorError:
         return []  # check_zookeeper reports what is wrong with the store
     inventory = result.inventory

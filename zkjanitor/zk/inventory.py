@@ -104,10 +104,11 @@ def _parent_info(client: KazooClient, session_type: SessionType, path: str,
                  names: Sequence[str]) -> Tuple[ParentInfo, "array[int]"]:
     """A parent's info from its children's names, and its session ids in order."""
     session_ids = array("q", sorted(i for i in map(session_id_from_name, names) if i is not None))
+    has_counter = COUNTER_NODE in names
     others: Tuple[str, ...] = ()
-    if len(session_ids) < len(names):
+    if len(session_ids) < len(names) - has_counter:  # more than the counter beside the sessions
         others = tuple(sorted(n for n in names if session_id_from_name(n) is None and n != COUNTER_NODE))
-    counter = (read_counter_node(client, f"{path}/{COUNTER_NODE}") if COUNTER_NODE in names
+    counter = (read_counter_node(client, f"{path}/{COUNTER_NODE}") if has_counter
                else CounterNode(f"{path}/{COUNTER_NODE}", exists=False, problem="missing"))
     return ParentInfo(
         session_type,
