@@ -367,20 +367,20 @@ def _seed_store(server: ZooKeeperServer, scenario_old: Sequence[SeedZnode], scen
                 counters: Dict[SessionType, int]) -> float:
     """Seed the old sessions on the server's fake clock, the recent ones on the real clock."""
     started = time.perf_counter()
-    client = _client(server.connect_string)
-    try:
-        seed(client, PREFIX, scenario_old, counters=counters)
-    finally:
-        client.stop()
-        client.close()
+    _seed_znodes(server, scenario_old, counters=counters)
     server.restart(timeout=ZK_START_TIMEOUT_S)
+    _seed_znodes(server, scenario_recent)
+    return time.perf_counter() - started
+
+
+def _seed_znodes(server: ZooKeeperServer, znodes: Sequence[SeedZnode],
+                 counters: Optional[Dict[SessionType, int]] = None) -> None:
     client = _client(server.connect_string)
     try:
-        seed(client, PREFIX, scenario_recent)
+        seed(client, PREFIX, znodes, counters=counters)
     finally:
         client.stop()
         client.close()
-    return time.perf_counter() - started
 
 
 def measure_size(sessions: int, *, repeat: int, workdir: Path, log: "Log") -> SizeResult:
@@ -610,21 +610,11 @@ def measure_million(sessions: int, *, workdir: Path, log: "Log") -> MillionResul
         stack.callback(server.stop)
         server.start(timeout=MILLION_ZK_START_TIMEOUT_S)
         seed_started = time.perf_counter()
-        client = _client(server.connect_string)
-        try:
-            seed(client, PREFIX, scenario.old_znodes, counters=scenario.counters)
-        finally:
-            client.stop()
-            client.close()
+        _seed_znodes(server, scenario.old_znodes, counters=scenario.counters)
         recent = scenario.recent_znodes
         del scenario  # the old znodes (most of the benchmark's memory) are no longer needed
         server.restart(timeout=MILLION_ZK_START_TIMEOUT_S)
-        client = _client(server.connect_string)
-        try:
-            seed(client, PREFIX, recent)
-        finally:
-            client.stop()
-            client.close()
+        _seed_znodes(server, recent)
         seed_seconds = time.perf_counter() - seed_started
         seeded, widest = _count_sessions(server.connect_string)
         if seeded != sessions:

@@ -17,18 +17,15 @@ from typing import (
     Collection,
     Dict,
     Iterator,
-    List,
     NamedTuple,
     Optional,
     Sequence,
     Set,
     Tuple,
-    Union,
-    overload,
 )
 
 from zkjanitor.model import SessionReport, SessionType, Verdict
-from zkjanitor.spool import keys_of, subset
+from zkjanitor.spool import LazySequence, keys_of, subset
 
 Progress = Callable[[int], None]
 
@@ -64,7 +61,7 @@ class PruneOutcome(NamedTuple):
     result_unknown: bool = False
 
 
-class OutcomeList(Sequence[PruneOutcome]):
+class OutcomeList(LazySequence[PruneOutcome]):
     """The outcomes of a selection, in its order, kept as an action code each (and the few details).
 
     Each :class:`PruneOutcome` is made when asked for, with its report read from
@@ -93,17 +90,7 @@ class OutcomeList(Sequence[PruneOutcome]):
     def __len__(self) -> int:
         return len(self._actions)
 
-    @overload
-    def __getitem__(self, index: int) -> PruneOutcome: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> List[PruneOutcome]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[PruneOutcome, List[PruneOutcome]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
+    def _item(self, index: int) -> PruneOutcome:
         return PruneOutcome(self.selected[index], *self.entry(index))
 
     def counts(self) -> Dict[str, int]:

@@ -18,9 +18,11 @@ import marshal
 import os
 import tempfile
 from array import array
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, TypeVar, Union, overload
 
 from zkjanitor.model import AppRecord, Session, SessionReport, SessionType, Verdict, from_all_fields
+
+T = TypeVar("T")
 
 
 class SelectionKey(NamedTuple):
@@ -64,7 +66,29 @@ def _unflat(flat: Tuple[Any, ...]) -> SessionReport:
                     source))
 
 
-class ReportSpool(Sequence[SessionReport]):
+class LazySequence(Sequence[T]):
+    """A sequence whose items are made when asked for: a subclass gives ``__len__`` and ``_item(index)``."""
+
+    def _item(self, index: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[T]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[T, List[T]]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"{type(self).__name__} index out of range")
+        return self._item(index)
+
+
+class ReportSpool(LazySequence[SessionReport]):
     """The reports ``keep`` accepts, in the order added, on disk (a :class:`~zkjanitor.scan.ReportSink`)."""
 
     def __init__(self, keep: Callable[[SessionReport], bool] = lambda report: True) -> None:
@@ -109,19 +133,7 @@ class ReportSpool(Sequence[SessionReport]):
     def __len__(self) -> int:
         return len(self._ends)
 
-    @overload
-    def __getitem__(self, index: int) -> SessionReport: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> List[SessionReport]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[SessionReport, List[SessionReport]]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("spool index out of range")
+    def _item(self, index: int) -> SessionReport:
         if self._unflushed:
             self._file.flush()
             self._unflushed = False
@@ -138,7 +150,7 @@ class ReportSpool(Sequence[SessionReport]):
         self._file.close()
 
 
-class SpoolView(Sequence[SessionReport]):
+class SpoolView(LazySequence[SessionReport]):
     """Some of a spool's reports, in the order of ``indexes`` (8 bytes each)."""
 
     def __init__(self, spool: ReportSpool, indexes: Iterable[int]) -> None:
@@ -148,15 +160,7 @@ class SpoolView(Sequence[SessionReport]):
     def __len__(self) -> int:
         return len(self.indexes)
 
-    @overload
-    def __getitem__(self, index: int) -> SessionReport: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> List[SessionReport]: ...
-
-    def __getitem__(self, index: Union[int, slice]) -> Union[SessionReport, List[SessionReport]]:
-        if isinstance(index, slice):
-            return [self.spool[i] for i in self.indexes[index]]
+    def _item(self, index: int) -> SessionReport:
         return self.spool[self.indexes[index]]
 
 

@@ -82,6 +82,7 @@ def test_the_cookie_is_reused_and_a_new_login_follows_its_expiry(realm, kerberiz
                    "Authorization" not in request.headers for request in requests[1:])
 
         spnego.advance_clock(11 * 3600)  # past hadoop-auth's 10 h token validity
+        yarn.start_run()  # the next scan lists again
         second = yarn.lookup_many([AppQuery(app_id, "t") for app_id in ids])
 
     assert [r.phase for r in first] == [r.phase for r in second] == [AppPhase.ACTIVE] * 3

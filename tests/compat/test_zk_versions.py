@@ -137,7 +137,7 @@ def test_scan_reads_every_session_with_multiread_where_the_server_has_it(version
 
     assert verdicts(result) == EXPECTED
     method = "multiread" if zk_release.has_multiread else "pipelined"
-    assert f"read {STALE + LIVE} session records under /{prefix} ({method})" in caplog.text
+    assert f"read and classified {STALE + LIVE} session records under /{prefix} ({method})" in caplog.text
 
 
 def test_pipelined_reads_work_on_every_version(versioned_zk, vclient, prefix, yarn_rm):
