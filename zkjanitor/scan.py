@@ -54,20 +54,24 @@ class Tally:
         return tally
 
     def add(self, reports: Sequence[SessionReport]) -> None:
+        # Runs per batch over every session of a scan: list comprehensions and C-level updates, no Python loop.
         sessions = [report.session for report in reports]
         verdicts = [report.verdict for report in reports]
-        self.by_type_verdict.update(zip([s.type for s in sessions], verdicts))
-        for session in sessions:
-            self.bytes_by_type[session.type] += len(session.data)
-            ids = self.ids.get(session.type)
+        types = [s.type for s in sessions]
+        self.by_type_verdict.update(zip(types, verdicts))
+        for session_type in set(types):  # a store hands out a batch of one type
+            of_type = sessions if len(set(types)) == 1 else [s for s in sessions if s.type is session_type]
+            self.bytes_by_type[session_type] += sum(map(len, [s.data for s in of_type]))
+            ids = self.ids.get(session_type)
             if ids is None:
-                ids = self.ids[session.type] = array("q")
-            ids.append(session.id)
-        self.by_reason.update((r.verdict, r.reason, r.source) for r in reports)
-        self.known_by_source.update(r.source for r in reports if r.app is not None)
-        self.stale_ages.extend(r.age_seconds for r in reports if r.verdict is Verdict.STALE)
-        self.interactive_created.extend(s.ctime_ms for s, v in zip(sessions, verdicts)
-                                        if s.type is SessionType.INTERACTIVE and v is not Verdict.CORRUPT)
+                ids = self.ids[session_type] = array("q")
+            ids.extend([s.id for s in of_type])
+        self.by_reason.update(zip(verdicts, [r.reason for r in reports], [r.source for r in reports]))
+        self.known_by_source.update([r.source for r in reports if r.app is not None])
+        self.stale_ages.extend([r.age_seconds for r in reports if r.verdict is Verdict.STALE])
+        if SessionType.INTERACTIVE in types:
+            self.interactive_created.extend([s.ctime_ms for s, v in zip(sessions, verdicts)
+                                             if s.type is SessionType.INTERACTIVE and v is not Verdict.CORRUPT])
         self.by_day.update(zip([s.ctime_ms // DAY_MS for s in sessions], verdicts))
         self.by_owner.update(zip([(s.owner, s.proxy_user) for s in sessions], verdicts))
         names = [s.name for s in sessions]

@@ -2,10 +2,11 @@
 
 A prune of a million stale sessions would hold a million reports in memory
 (about 670 bytes each, plus the record's bytes: over a gigabyte).
-:class:`ReportSpool` writes each report to an unnamed temporary file (in
-``$TMPDIR``) as the scan streams it past, and reads it back when asked; in
-memory it keeps its offset and the fields a prune's selection filters and
-sorts on (:class:`SelectionKey`): about 35 bytes a report. Records are
+:class:`ReportSpool` holds the first :data:`IN_MEMORY_REPORTS` in memory; past
+that, it writes each report to an unnamed temporary file (in ``$TMPDIR``) as
+the scan streams it past, and reads it back when asked; in memory it keeps its
+offset and the fields a prune's selection filters and sorts on
+(:class:`SelectionKey`): about 35 bytes a report. Records are
 flattened to tuples of plain values and written with :mod:`marshal` (C fast:
 under 2 µs a report each way); ``_flat`` and ``_unflat`` are the one place
 that knows the records' field order, and tests/unit/test_spool.py round-trips
@@ -18,7 +19,21 @@ import marshal
 import os
 import tempfile
 from array import array
-from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Sequence, Tuple, TypeVar, Union, overload
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from zkjanitor.model import AppRecord, Session, SessionReport, SessionType, Verdict, from_all_fields
 
@@ -88,14 +103,22 @@ class LazySequence(Sequence[T]):
         return self._item(index)
 
 
+IN_MEMORY_REPORTS = 50_000
+"""Reports a spool holds in memory before it moves them all to its file: a store of the incident's size (40,000
+sessions) never touches the disk, and a million selected sessions never hold more than this in memory."""
+
+
 class ReportSpool(LazySequence[SessionReport]):
-    """The reports ``keep`` accepts, in the order added, on disk (a :class:`~zkjanitor.scan.ReportSink`)."""
+    """The reports ``keep`` accepts, in the order added, on disk past :data:`IN_MEMORY_REPORTS` (a ``ReportSink``)."""
 
     def __init__(self, keep: Callable[[SessionReport], bool] = lambda report: True) -> None:
         self.keep = keep
-        self._file = tempfile.TemporaryFile(prefix="zkjanitor-spool-")
+        self._memory: Optional[List[SessionReport]] = []
+        """The reports while there are few; None once they are in the file."""
+        self._file: Optional[IO[bytes]] = None
         self._unflushed = False
         self._ends = array("q")
+        """Where each record in the file ends."""
         self._verdicts = array("b")
         self._types = array("b")
         self._ids = array("q")
@@ -104,15 +127,8 @@ class ReportSpool(LazySequence[SessionReport]):
         self._has_app = array("b")
 
     def extend(self, reports: Iterable[SessionReport]) -> None:
-        records = []
-        end = self._ends[-1] if self._ends else 0
-        for report in reports:
-            if not self.keep(report):
-                continue
-            record = marshal.dumps(_flat(report))
-            records.append(record)
-            end += len(record)
-            self._ends.append(end)
+        kept = [report for report in reports if self.keep(report)]
+        for report in kept:
             session = report.session
             self._verdicts.append(_VERDICTS.index(report.verdict))
             self._types.append(_TYPES.index(session.type))
@@ -120,20 +136,39 @@ class ReportSpool(LazySequence[SessionReport]):
             self._ages.append(report.age_seconds)
             self._ctimes.append(session.ctime_ms)
             self._has_app.append(report.app is not None)
-        if records:
-            self._file.write(b"".join(records))
-            self._unflushed = True
+        if self._memory is not None:
+            self._memory.extend(kept)
+            if len(self._memory) <= IN_MEMORY_REPORTS:
+                return
+            kept, self._memory = self._memory, None
+        self._write(kept)
+
+    def _write(self, reports: List[SessionReport]) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="zkjanitor-spool-")
+        records = [marshal.dumps(_flat(report)) for report in reports]
+        end = self._ends[-1] if self._ends else 0
+        for record in records:
+            end += len(record)
+            self._ends.append(end)
+        self._file.write(b"".join(records))
+        self._unflushed = True
 
     def clear(self) -> None:
-        self._file.seek(0)
-        self._file.truncate()
+        self._memory = []
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
         for column in (self._ends, self._verdicts, self._types, self._ids, self._ages, self._ctimes, self._has_app):
             del column[:]
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._verdicts)
 
     def _item(self, index: int) -> SessionReport:
+        if self._memory is not None:
+            return self._memory[index]
+        assert self._file is not None
         if self._unflushed:
             self._file.flush()
             self._unflushed = False
@@ -147,7 +182,8 @@ class ReportSpool(LazySequence[SessionReport]):
                             self._ages[index], self._ctimes[index], bool(self._has_app[index]))
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class SpoolView(LazySequence[SessionReport]):

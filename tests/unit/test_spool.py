@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from zkjanitor import spool as spool_module
 from zkjanitor.model import AppRecord, Session, SessionReport, SessionType, Verdict
 from zkjanitor.prune import select_for_prune
 from zkjanitor.spool import ReportSpool, SpoolView
 
 DAY = 86400.0
+
+
+@pytest.fixture(params=["memory", "file"], autouse=True)
+def where(request, monkeypatch):
+    """Every test twice: reports held in memory, and moved to the file (past a limit of one report)."""
+    if request.param == "file":
+        monkeypatch.setattr(spool_module, "IN_MEMORY_REPORTS", 1)
+    return request.param
 
 
 def report(session_id: int, *, verdict: Verdict = Verdict.STALE, age: float = 3 * DAY, app: bool = True,
@@ -23,7 +32,7 @@ def report(session_id: int, *, verdict: Verdict = Verdict.STALE, age: float = 3 
     return SessionReport(session, verdict, "app-finished", age, record, 20 if app else None, "yarn")
 
 
-def test_every_field_of_a_report_comes_back_as_written():
+def test_every_field_of_a_report_comes_back_as_written(where):
     written = [report(1), report(2, verdict=Verdict.CORRUPT, app=False, session_type=SessionType.INTERACTIVE),
                report(3)._replace(session=report(3).session._replace(corrupt="bad-json", app_id=None))]
     spool = ReportSpool()
@@ -31,6 +40,7 @@ def test_every_field_of_a_report_comes_back_as_written():
     assert len(spool) == 3
     assert [spool[i] for i in range(3)] == written and spool[-1] == written[-1] and spool[1:] == written[1:]
     assert type(spool[0].session.type) is SessionType and type(spool[0].app) is AppRecord
+    assert (spool._file is None) == (where == "memory")  # a small store never touches the disk
     with pytest.raises(IndexError):
         spool[3]
 
