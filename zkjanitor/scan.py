@@ -1,4 +1,4 @@
-"""Classifying an inventory against an application-state source, and summarising it."""
+"""The streaming scan: the store read batch by batch, each session classified and counted (docs/dev/architecture.md)."""
 
 from __future__ import annotations
 
@@ -228,17 +228,6 @@ def scan_store(read: ReadStore, source: Optional[AppStateSource], *, policy: Pol
         source_error = source.cannot_vouch  # past their grace, sessions are unknown only for want of proof: say why
     return ScanResult(inventory, reports, run.now_ms, source_error,
                       tuple(source.notes), dict(source.errors), source.facts_by_source(), run.tally)
-
-
-def classify_inventory(inventory: Inventory, source: Optional[AppStateSource], *, policy: Policy = Policy(),
-                       now_ms: Optional[int] = None) -> ScanResult:
-    """:func:`scan_store` of an inventory already read (its ``sessions`` as one batch): every report kept."""
-    def read(add: Callable[[List[Session]], None]) -> Inventory:
-        if inventory.sessions:
-            add(list(inventory.sessions))
-        return inventory
-
-    return scan_store(read, source, policy=policy, now_ms=now_ms)
 
 
 def summarize(result: ScanResult, types: Sequence[SessionType]) -> Summary:
