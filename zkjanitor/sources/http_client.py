@@ -224,7 +224,9 @@ class HttpClient:
     """GETs from a fixed set of base URLs, one kept-alive connection each.
 
     Every request has ``timeout`` seconds (to connect, and for each read) and
-    up to ``retries`` retries on connection errors, timeouts and 5xx.
+    up to ``retries`` retries on connection errors, timeouts and 5xx; a
+    timeout that is not positive or negative retries are a ConfigError naming
+    the server (``name``).
     ``verify`` is how an https server's certificate is checked: True against
     the system's CA store, False not at all, a path against the CAs in that
     PEM file (or ``c_rehash`` directory). ``refused(base, status)`` words the
@@ -245,6 +247,10 @@ class HttpClient:
         refused: Callable[[str, int], str],
         name: str,
     ) -> None:
+        if timeout <= 0:
+            raise ConfigError(f"the {name} timeout must be positive")
+        if retries < 0:
+            raise ConfigError(f"{name} retries must be >= 0")
         self.timeout = timeout
         self.retries = retries
         self.requests_made = 0

@@ -174,10 +174,6 @@ class SparkHistorySource(AppStateSource):
     ) -> None:
         if not urls:
             raise ConfigError("no Spark History Server URL given: pass --spark-history http://<shs>:18080")
-        if timeout <= 0:
-            raise ConfigError("the Spark History Server timeout must be positive")
-        if retries < 0:
-            raise ConfigError("Spark History Server retries must be >= 0")
         if auth.kind not in AUTH_KINDS:
             raise ConfigError(f"unknown Spark History Server auth {auth.kind!r}: use one of {', '.join(AUTH_KINDS)}")
         self.urls = validate_urls(urls, OPTION)

@@ -336,10 +336,6 @@ class YarnSource(AppStateSource):
         verify: Union[bool, str] = True,
         trust_absence: bool = False,
     ) -> None:
-        if timeout <= 0:
-            raise ConfigError("the YARN timeout must be positive")
-        if retries < 0:
-            raise ConfigError("YARN retries must be >= 0")
         self.urls = validate_urls(urls)
         self.auth_kind = auth.kind
         self.timeout = timeout

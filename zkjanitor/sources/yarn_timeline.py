@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from zkjanitor.advice import Finding
-from zkjanitor.errors import ConfigError, SourceUnavailable
+from zkjanitor.errors import SourceUnavailable
 from zkjanitor.model import AppPhase, AppRecord, Lookup
 from zkjanitor.sources.base import AppQuery, AppStateSource
 from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
@@ -127,10 +127,6 @@ class YarnTimelineSource(AppStateSource):
         retries: int = 2,
         verify: Union[bool, str] = True,
     ) -> None:
-        if timeout <= 0:
-            raise ConfigError("the YARN Timeline timeout must be positive")
-        if retries < 0:
-            raise ConfigError("YARN Timeline retries must be >= 0")
         self.url = validate_urls([url], OPTION)[0]
         self.auth_kind = auth.kind
         basic = _basic_authorization(auth)
