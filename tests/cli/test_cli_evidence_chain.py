@@ -159,6 +159,14 @@ def test_doctor_checks_every_source(store, old_zk_server, yarn_rm, shs_double, y
      "--spark-history-auth basic needs --yarn-user (or ZKJANITOR_YARN_USER)"),
     (["--spark-history", "http://127.0.0.1:18080", "--spark-history-auth", "basic", "--yarn-user", "admin"],
      "--spark-history-auth basic reads the password from $ZKJANITOR_YARN_PASSWORD, which is not set"),
+    (["--yarn", "http://127.0.0.1:8088", "--yarn-auth", "simple"],
+     "--yarn-auth simple needs --yarn-user (or ZKJANITOR_YARN_USER)"),
+    (["--yarn", "http://127.0.0.1:8088", "--yarn-auth", "basic", "--yarn-user", "admin"],
+     "--yarn-auth basic reads the password from $ZKJANITOR_YARN_PASSWORD, which is not set"),
+    (["--livy", "http://127.0.0.1:8998", "--livy-auth", "basic"],
+     "--livy-auth basic needs --livy-user (or ZKJANITOR_LIVY_USER)"),
+    (["--livy", "http://127.0.0.1:8998", "--livy-auth", "basic", "--livy-user", "admin"],
+     "--livy-auth basic reads the password from $ZKJANITOR_LIVY_PASSWORD, which is not set"),
 ])
 def test_bad_source_options_are_one_line_and_exit_2(options, message):
     result = run_cli(["scan", "--zk", "127.0.0.1:1", *options])

@@ -348,22 +348,14 @@ def _livy_urls(given: Sequence[str], conf: Optional[LivyConf]) -> Tuple[str, ...
 def _livy_auth(kind: str, user: Optional[str]) -> LivyAuth:
     if kind != "basic":
         return LivyAuth(kind=kind)
-    if not user:
-        raise ConfigError("--livy-auth basic needs --livy-user (or ZKJANITOR_LIVY_USER)")
-    password = os.environ.get(LIVY_PASSWORD_ENV)
-    if not password:
-        raise ConfigError(f"--livy-auth basic reads the password from ${LIVY_PASSWORD_ENV}, which is not set")
-    return LivyAuth(kind="basic", user=user, password=password)
+    _needs_user("--livy-auth basic", user, "--livy-user (or ZKJANITOR_LIVY_USER)")
+    return LivyAuth(kind="basic", user=user, password=_password("--livy-auth basic", LIVY_PASSWORD_ENV))
 
 
 def _yarn_auth(kind: str, user: Optional[str]) -> YarnAuth:
-    if kind in ("simple", "basic") and not user:
-        raise ConfigError(f"--yarn-auth {kind} needs --yarn-user (or ZKJANITOR_YARN_USER)")
-    password = None
-    if kind == "basic":
-        password = os.environ.get(YARN_PASSWORD_ENV)
-        if not password:
-            raise ConfigError(f"--yarn-auth basic reads the password from ${YARN_PASSWORD_ENV}, which is not set")
+    if kind in ("simple", "basic"):
+        _needs_user(f"--yarn-auth {kind}", user, YARN_USER_OPTION)
+    password = _password("--yarn-auth basic", YARN_PASSWORD_ENV) if kind == "basic" else None
     return YarnAuth(kind=kind, user=user, password=password)
 
 
@@ -371,12 +363,24 @@ def _spark_history_auth(kind: str, user: Optional[str]) -> YarnAuth:
     """--spark-history-auth: basic takes the YARN user and password (one gateway in front of both)."""
     if kind != "basic":
         return YarnAuth(kind=kind)
+    _needs_user("--spark-history-auth basic", user, YARN_USER_OPTION)
+    return YarnAuth(kind=kind, user=user, password=_password("--spark-history-auth basic", YARN_PASSWORD_ENV))
+
+
+YARN_USER_OPTION = "--yarn-user (or ZKJANITOR_YARN_USER)"
+
+
+def _needs_user(auth: str, user: Optional[str], user_option: str) -> None:
     if not user:
-        raise ConfigError("--spark-history-auth basic needs --yarn-user (or ZKJANITOR_YARN_USER)")
-    password = os.environ.get(YARN_PASSWORD_ENV)
+        raise ConfigError(f"{auth} needs {user_option}")
+
+
+def _password(auth: str, env: str) -> str:
+    """A basic auth's password, from the environment only (never an option: ps would show it)."""
+    password = os.environ.get(env)
     if not password:
-        raise ConfigError(f"--spark-history-auth basic reads the password from ${YARN_PASSWORD_ENV}, which is not set")
-    return YarnAuth(kind=kind, user=user, password=password)
+        raise ConfigError(f"{auth} reads the password from ${env}, which is not set")
+    return password
 
 
 def settings_from(kwargs: Dict[str, Any]) -> Settings:
