@@ -36,12 +36,14 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Generic,
     List,
     Mapping,
     NamedTuple,
     Optional,
     Sequence,
     Tuple,
+    TypeVar,
     Union,
 )
 
@@ -308,6 +310,38 @@ class _RunCounts:
         """Sessions created after the active RM started."""
 
 
+T = TypeVar("T")
+
+
+class RunListing(Generic[T]):
+    """What a source lists once per run (every app the server remembers), and answers each batch from.
+
+    Fetched in a daemon thread when asked ahead (:meth:`prefetch`), else when
+    first needed (:meth:`get`); :meth:`forget` makes the next run list again.
+    """
+
+    def __init__(self, fetch: Callable[[], T], thread_name: str) -> None:
+        self._fetch = fetch
+        self._thread_name = thread_name
+        self._pending: "Optional[Future[T]]" = None
+        self._value: Optional[T] = None
+
+    def prefetch(self) -> None:
+        """Start the fetch in the background unless it is under way or done; never raises."""
+        if self._pending is None and self._value is None:
+            self._pending = _in_background(self._fetch, self._thread_name)
+
+    def get(self) -> T:
+        """The run's listing; the fetch's failure (e.g. SourceUnavailable) is raised here, and the next call retries."""
+        if self._value is None:
+            pending, self._pending = self._pending, None
+            self._value = pending.result() if pending is not None else self._fetch()
+        return self._value
+
+    def forget(self) -> None:
+        self._value = None
+
+
 class YarnSource(AppStateSource):
     """Asks a YARN ResourceManager (or an HA set of them) about Livy's applications.
 
@@ -351,9 +385,7 @@ class YarnSource(AppStateSource):
         self._active: Optional[str] = None
         self._started_ms: Dict[str, int] = {}
         """Each RM's start (``clusterInfo.startedOn``) from the last probe: the newest cluster timestamp it gives."""
-        self._prefetched: Optional["Future[_AppIndex]"] = None
-        self._run_index: Optional[_AppIndex] = None
-        """The run's listing (:meth:`start_run`): every batch is answered from it."""
+        self._listing = RunListing(self._index_apps, "zkjanitor-yarn-prefetch")
         self._run = _RunCounts()
         self._knows_none: Optional[int] = None
         """Set by a run that found none of the store's applications: how many it asked about; the next run
@@ -386,17 +418,14 @@ class YarnSource(AppStateSource):
         """
         if not any(_answer_without_yarn(query) is None for query in queries):
             return list(map(_AppIndex(()).answer, queries))  # nothing to ask YARN: every answer comes without it
-        if self._run_index is None:
-            prefetched, self._prefetched = self._prefetched, None
-            self._run_index = prefetched.result() if prefetched is not None else self._index_apps()
-        answers = list(map(self._run_index.answer, queries))
+        answers = list(map(self._listing.get().answer, queries))
         return answers if self.trust_absence else self._vouched(queries, answers)
 
     def start_run(self) -> None:
         if self._knows_none is not None:  # asked again: from the same listing, with what the first run saw
             self.cannot_vouch = self._cannot_vouch_message()
             return
-        self._run_index = None
+        self._listing.forget()
         self._run = _RunCounts()
         self.cannot_vouch = None
         self.prefetch()
@@ -466,9 +495,8 @@ class YarnSource(AppStateSource):
                 "is this the cluster Livy submits to? (--trust-yarn-absence overrides)")
 
     def prefetch(self) -> None:
-        """List the RM's apps in a background thread, for the next :meth:`lookup_many`."""
-        if self._prefetched is None:  # its failure is raised by lookup_many
-            self._prefetched = _in_background(self._index_apps, "zkjanitor-yarn-prefetch")
+        """List the RM's apps in a background thread, for the run's :meth:`lookup_many` (which raises its failure)."""
+        self._listing.prefetch()
 
     @property
     def requests_made(self) -> int:

@@ -26,8 +26,7 @@ Authentication is Hadoop's, as the RM's (``--yarn-auth``): simple
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, List, Mapping, Sequence, Union
 
 from zkjanitor.advice import Finding
 from zkjanitor.errors import SourceUnavailable
@@ -36,10 +35,10 @@ from zkjanitor.sources.base import AppQuery, AppStateSource
 from zkjanitor.sources.http_client import HttpClient, Reply, RequestFailed
 from zkjanitor.sources.yarn import (
     AppFields,
+    RunListing,
     YarnAuth,
     _AppIndex,
     _basic_authorization,
-    _in_background,
     _Malformed,
     app_record,
     found,
@@ -136,9 +135,7 @@ class YarnTimelineSource(AppStateSource):
             params={"user.name": auth.user or ""} if auth.kind == "simple" else {},
             kerberos=auth.kind == "kerberos", refused=self._refused_message, name="YARN Timeline",
         )
-        self._prefetched: Optional["Future[_TimelineIndex]"] = None
-        self._run_index: Optional[_TimelineIndex] = None
-        """The run's listing (:meth:`start_run`): every batch is answered from it."""
+        self._listing = RunListing(self._index, "zkjanitor-timeline-prefetch")
 
     # ------------------------------------------------------------------ the AppStateSource API
 
@@ -164,19 +161,15 @@ class YarnTimelineSource(AppStateSource):
         """All answers from one listing per run (the one :meth:`prefetch` started, if any)."""
         if not any(query.app_id or (query.app_tag or "").strip() for query in queries):
             return list(map(_TimelineIndex(()).answer, queries))  # nothing to ask: no request
-        if self._run_index is None:
-            prefetched, self._prefetched = self._prefetched, None
-            self._run_index = prefetched.result() if prefetched is not None else self._index()
-        return list(map(self._run_index.answer, queries))
+        return list(map(self._listing.get().answer, queries))
 
     def start_run(self) -> None:
-        self._run_index = None
+        self._listing.forget()
         self.prefetch()
 
     def prefetch(self) -> None:
-        """List the server's apps in a background thread, for the next :meth:`lookup_many`."""
-        if self._prefetched is None:
-            self._prefetched = _in_background(self._index, "zkjanitor-timeline-prefetch")
+        """List the server's apps in a background thread, for the run's :meth:`lookup_many`."""
+        self._listing.prefetch()
 
     def check(self) -> List[Finding]:
         """The server answers ``/about`` as an application history service."""
