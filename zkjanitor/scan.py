@@ -59,8 +59,9 @@ class Tally:
         verdicts = [report.verdict for report in reports]
         types = [s.type for s in sessions]
         self.by_type_verdict.update(zip(types, verdicts))
-        for session_type in set(types):  # a store hands out a batch of one type
-            of_type = sessions if len(set(types)) == 1 else [s for s in sessions if s.type is session_type]
+        present = set(types)
+        for session_type in present:  # a store hands out a batch of one type
+            of_type = sessions if len(present) == 1 else [s for s in sessions if s.type is session_type]
             self.bytes_by_type[session_type] += sum(map(len, [s.data for s in of_type]))
             ids = self.ids.get(session_type)
             if ids is None:
