@@ -26,8 +26,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional
 
+from zkjanitor.testing.local_server import LocalServer
 from zkjanitor.testing.zkserver import LOOPBACK
 
 REALM = "ZKJANITOR.TEST"
@@ -78,20 +79,20 @@ def _port_open(port: int) -> bool:
         return False
 
 
-class MitKdc:
+class MitKdc(LocalServer):
     """One MIT KDC for a throwaway realm; a context manager that always stops it and removes its files.
 
     ``directory`` holds the database, configuration, logs, keytabs and ticket
     caches (a new temp directory when None, removed by :meth:`cleanup`).
     """
 
+    LOG_TAIL_LINES = 20
+
     def __init__(self, realm: str = REALM, *, directory: Optional[Path] = None) -> None:
         self.realm = realm
-        self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="zkjanitor-kdc-"))
+        super().__init__(self.directory if directory is None else None)
         self.port = free_tcp_and_udp_port()
-        self._process: Optional[subprocess.Popen] = None
-        self._log: Optional[BinaryIO] = None
 
     # ------------------------------------------------------------------ files and environment
 
@@ -240,33 +241,6 @@ class MitKdc:
                 except subprocess.TimeoutExpired:
                     continue
         self._close_log()
-
-    def cleanup(self) -> None:
-        """Stop the KDC and remove its directory if this object created it."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> "MitKdc":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.cleanup()
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
     # ------------------------------------------------------------------ principals, keytabs, tickets
 

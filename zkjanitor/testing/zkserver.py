@@ -21,7 +21,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from zkjanitor.testing.local_server import LocalServer
 
 JAVA_DIR = Path(os.environ.get("ZKJANITOR_JAVA_DIR", "/usr/share/java"))
 ZOOKEEPER_JAR = JAVA_DIR / "zookeeper.jar"
@@ -133,7 +135,7 @@ def _wait_port_closed(port: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
-class ZooKeeperServer:
+class ZooKeeperServer(LocalServer):
     """One standalone ZooKeeper process; a context manager that always stops it.
 
     ``faketime`` is a libfaketime offset such as ``"-30d"``: the server's wall
@@ -156,16 +158,14 @@ class ZooKeeperServer:
         distribution: Optional[ZooKeeperDistribution] = None,
     ) -> None:
         self.distribution = distribution or debian_distribution()
-        self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="zkjanitor-zk-"))
+        super().__init__(self.data_dir if data_dir is None else None)
         self.port = port or free_port()
         self.faketime = faketime
         self.heap = heap
         self.extra_config: Dict[str, str] = dict(extra_config or {})
         self.jvm_options = [*self.distribution.jvm_options, *(jvm_options or [])]
         self.classpath = [*self.distribution.classpath, *classpath]
-        self._process: Optional[subprocess.Popen] = None
-        self._log: Optional[BinaryIO] = None
 
     @property
     def connect_string(self) -> str:
@@ -306,30 +306,3 @@ class ZooKeeperServer:
         self.stop()
         self.faketime = faketime
         self.start(timeout=timeout)
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def cleanup(self) -> None:
-        """Stop the server and remove its data directory if this object created it."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> "ZooKeeperServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.cleanup()
