@@ -50,6 +50,21 @@ def test_the_lock_is_free_again_after_the_holder_finishes(zk_client, other_clien
         assert other_client.get_children(lock_path(prefix)) != []
 
 
+def test_a_lock_under_a_prefix_that_does_not_exist_leaves_nothing_behind(zk_client, prefix):
+    wrong = f"{prefix}-typo/livy"
+    with prune_lock(zk_client, wrong, identifier="a wrong --prefix"):
+        assert zk_client.exists(f"/{prefix}-typo/livy") is not None  # the lock needs its parents meanwhile
+    assert zk_client.exists(f"/{prefix}-typo") is None
+
+
+def test_the_parents_a_lock_made_stay_when_something_was_put_in_them(zk_client, prefix):
+    store = f"{prefix}-new"
+    with prune_lock(zk_client, store, identifier="a restore into a store that was deleted"):
+        zk_client.create(f"/{store}/v1/batch/0", b"{}", makepath=True)
+    assert zk_client.exists(f"/{store}/v1/batch/0") is not None
+    assert zk_client.exists(lock_path(store)) is None
+
+
 def test_a_holder_that_dies_frees_the_lock(zk_server, other_client, prefix):
     doomed = KazooClient(hosts=zk_server.connect_string, connection_retry={"max_tries": 1})
     doomed.start(timeout=15)

@@ -19,7 +19,7 @@ import os
 import re
 import socket
 from datetime import datetime, timezone
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
@@ -104,10 +104,15 @@ def prune_lock(client: KazooClient, prefix: str, *, identifier: str) -> Iterator
 
     Waits at most ``ACQUIRE_TIMEOUT_SECONDS`` for another holder, then raises
     :class:`LockHeld` (exit 5) naming it. The lock's znode is removed again when
-    no other run waits for it, so the store is left as it was found. Raises :class:`ZooKeeperUnavailable`
+    no other run waits for it, and so are the parents taking it created (under a
+    wrong prefix), if still empty: the store is left as it was found. Raises :class:`ZooKeeperUnavailable`
     (exit 3) if the lock cannot be taken for another reason (connection, ACLs).
     """
     path = lock_path(prefix)
+    try:
+        created = _missing_ancestors(client, path)
+    except KazooException as error:
+        raise ZooKeeperUnavailable(f"cannot take the prune lock {path}: {error_name(error)}") from None
     for attempt in range(2):
         lock = client.Lock(path, identifier)
         try:
@@ -134,3 +139,13 @@ def prune_lock(client: KazooClient, prefix: str, *, identifier: str) -> Iterator
         with contextlib.suppress(KazooException):
             lock.release()
             client.delete(path)  # leave the store as it was found; fails while another run waits
+            for ancestor in created:  # made for the lock (a wrong --prefix): gone again unless something is in it
+                client.delete(ancestor)
+
+
+def _missing_ancestors(client: KazooClient, path: str) -> List[str]:
+    """The ancestors of ``path`` that do not exist (taking the lock creates them), deepest first."""
+    parts = path.strip("/").split("/")[:-1]
+    ancestors = ["/" + "/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+    missing = [ancestor for ancestor in ancestors if client.exists(ancestor) is None]
+    return missing[::-1]
